@@ -1,0 +1,19 @@
+/**
+ * Public surface. This file only re-exports: importing it has no side effects, so that the edge
+ * bundle of an app that uses one provider carries no work for the others at start-up.
+ */
+export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions } from './middleware'
+export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult } from './refresh-engine'
+export { refreshCallbacks, type RefreshCallbacksOptions, type RefreshedSessionFields, type SignInAccount } from './callbacks'
+export { oidc, type OidcProviderOptions } from './providers/oidc'
+export { cognito, type CognitoProviderOptions } from './providers/cognito'
+export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from './providers/google'
+export type { RefreshProvider, ProviderContext } from './providers/provider'
+export type { ClientAuthMethod } from './providers/refresh-grant'
+export { memoryStore, type MemoryStoreOptions } from './stores/memory-store'
+export type { RefreshStore, ClaimResult, PeekResult } from './stores/store'
+export { readSessionCookie, type ReadSession, type SessionFormat, type SessionCookieOptions } from './session-cookie'
+export { readSessionTokens } from './session-fields'
+export { decideRefresh, type RefreshDecision } from './decision'
+export { RefreshConfigError, ProviderDiscoveryError, type RefreshConfigErrorCode } from './errors'
+export { REFRESH_TOKEN_ERROR, type SessionTokens, type RefreshedTokens, type RefreshOutcome, type CookieSource, type Logger, type FetchLike } from './types'

@@ -1,0 +1,133 @@
+import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server'
+import { base64url } from 'jose'
+import { forwardWithSession, planSessionCookies, redirectWithSession, withSessionCookies } from './cookie-writer'
+import { describeError, RefreshConfigError } from './errors'
+import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from './refresh-engine'
+import { classifyRequest } from './request-kind'
+import { decodeSession, encodeSession, findSessionCookie, type SessionFormat } from './session-cookie'
+import { REFRESH_TOKEN_ERROR } from './types'
+import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from './session-fields'
+
+/** Options of {@link createRefreshMiddleware}: the engine's, plus cookie naming and the sign-in redirect. */
+export interface RefreshMiddlewareOptions extends RefreshEngineOptions {
+  /** A custom session cookie name (next-auth's `cookies.sessionToken.name`). Default: the standard next-auth / Auth.js names, `__Secure-` ones included. */
+  cookieName?: string
+  /** Format of a custom-named cookie. Default `next-auth-v4`. */
+  cookieFormat?: SessionFormat
+  /** Force `Secure` for a custom-named cookie. Default: on exactly for `__Secure-` names. */
+  secureCookie?: boolean
+  /** Where a page navigation goes when the login has ended, same origin. Default `/api/auth/signin`. */
+  signInPath?: string
+  /** Answer API requests (`/api/*`, except `/api/auth/*`) of an ended login with 401 instead of passing them on. Default false. */
+  unauthorizedApi?: boolean
+}
+
+/** The middleware function: give it to `export const middleware` (or call it from `proxy.ts`). */
+export type RefreshMiddleware = (request: NextRequest, event?: NextFetchEvent) => Promise<NextResponse>
+
+/** Fresh cookies already judged in this isolate, by digest: no decryption on the hot path. */
+const JUDGED_MAX = 2000
+
+/**
+ * Creates the edge middleware that keeps the access token in the next-auth session fresh.
+ *
+ * Per request: read the session cookie (chunked or not) → decide → single-flight refresh → write the
+ * new cookie on the response and on the forwarded request. A fresh session passes with no network
+ * I/O. Nothing in here turns a request into a 500: any unexpected failure passes the request on
+ * untouched and is logged.
+ *
+ * @throws {RefreshConfigError} at creation, for missing or invalid options.
+ */
+export function createRefreshMiddleware(options: RefreshMiddlewareOptions): RefreshMiddleware {
+  const engine = createRefreshEngine(options)
+  const signInPath = options.signInPath ?? '/api/auth/signin'
+  if (!signInPath.startsWith('/') || signInPath.startsWith('//')) {
+    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `signInPath must be a same-origin path starting with "/", got "${signInPath}"`)
+  }
+  const cookieOptions = {
+    secrets: engine.secrets,
+    ...(options.cookieName ? { cookieName: options.cookieName } : {}),
+    ...(options.cookieFormat ? { format: options.cookieFormat } : {}),
+    ...(options.secureCookie !== undefined ? { secureCookie: options.secureCookie } : {}),
+  }
+  // digest of a cookie value → the epoch second until which it needs nothing.
+  const judged = new Map<string, number>()
+  const nowSeconds = () => Math.floor(engine.now() / 1000)
+
+  const handle = async (request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> => {
+    const found = findSessionCookie(request.cookies, cookieOptions)
+    if (!found) return NextResponse.next()
+    const digest = await digestOf(found.jwt)
+    const freshUntil = judged.get(digest)
+    if (freshUntil !== undefined && nowSeconds() < freshUntil) return NextResponse.next()
+
+    const payload = await decodeSession(found.jwt, found.location.name, found.location.format, engine.secrets)
+    if (!payload) return NextResponse.next()
+    const tokens = readSessionTokens(payload, nowSeconds())
+    if (!tokens) return NextResponse.next()
+
+    const result = await engine.run(tokens, {
+      ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
+      ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
+    })
+    if (result.reason === 'passed' && result.decision.reason === 'fresh') {
+      remember(judged, digest, tokens.expires_at - engine.skewSeconds)
+    }
+    return respond(request, found.location, payload, result)
+  }
+
+  const respond = async (request: NextRequest, location: NonNullable<ReturnType<typeof findSessionCookie>>['location'], payload: SessionPayload, result: EngineResult): Promise<NextResponse> => {
+    switch (result.reason) {
+      case 'refreshed': {
+        const jwt = await encodeSession(withRefreshedTokens(payload, result.tokens), location, engine.secrets, engine.sessionMaxAge)
+        return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
+      }
+      case 'invalid_grant': {
+        const jwt = await encodeSession(withLoginEnded(payload), location, engine.secrets, engine.sessionMaxAge)
+        const write = planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge)
+        const kind = classifyRequest(request)
+        if (kind === 'navigation') return redirectWithSession(signInUrl(request), write)
+        if (kind === 'api' && options.unauthorizedApi && !request.nextUrl.pathname.startsWith('/api/auth/')) {
+          return withSessionCookies(NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 }), write)
+        }
+        return forwardWithSession(request, write)
+      }
+      case 'unknown-provider':
+        engine.logger.warn(`[edge-refresh] session names provider "${result.provider ?? '(none)'}", which is not in options.providers; its token cannot be refreshed`)
+        return NextResponse.next()
+      case 'transient':
+        engine.logger.warn(`[edge-refresh] refresh failed transiently (${result.detail}); session left as it is`)
+        return NextResponse.next()
+      default:
+        return NextResponse.next()
+    }
+  }
+
+  const signInUrl = (request: NextRequest): URL => {
+    const url = request.nextUrl.clone()
+    // A path, never an absolute URL: the callback cannot leave this origin.
+    const callbackUrl = `${request.nextUrl.pathname}${request.nextUrl.search}`
+    url.pathname = signInPath
+    url.search = `?callbackUrl=${encodeURIComponent(callbackUrl)}`
+    return url
+  }
+
+  return async function refreshMiddleware(request, event) {
+    try {
+      return await handle(request, event)
+    } catch (error) {
+      engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+      return NextResponse.next()
+    }
+  }
+}
+
+async function digestOf(value: string): Promise<string> {
+  return base64url.encode(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value))))
+}
+
+function remember(judged: Map<string, number>, digest: string, until: number): void {
+  judged.set(digest, until)
+  if (judged.size > JUDGED_MAX) judged.delete(judged.keys().next().value as string)
+}
+

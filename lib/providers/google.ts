@@ -1,0 +1,27 @@
+import { refreshGrantProvider } from './refresh-grant'
+import type { RefreshProvider } from './provider'
+
+/** Options of {@link google}. */
+export interface GoogleProviderOptions {
+  clientId: string
+  clientSecret: string
+  /** Default `https://accounts.google.com`; another issuer only for tests against a local provider. */
+  issuer?: string
+}
+
+/**
+ * Google. Sign-in must ask for `access_type=offline` (and `prompt=consent`) to receive a refresh
+ * token at all; Google does not rotate it, so the old one is kept after each refresh.
+ */
+export function google(options: GoogleProviderOptions): RefreshProvider {
+  return refreshGrantProvider({
+    kind: 'google',
+    issuer: options.issuer ?? 'https://accounts.google.com',
+    clientId: options.clientId,
+    clientSecret: options.clientSecret,
+    clientAuth: 'client_secret_basic',
+  })
+}
+
+/** The `authorization.params` next-auth's Google provider needs for a refresh token. */
+export const GOOGLE_AUTHORIZATION_PARAMS = { access_type: 'offline', prompt: 'consent', response_type: 'code' } as const

@@ -1,0 +1,119 @@
+import * as oauth from 'oauth4webapi'
+import { decodeJwt } from 'jose'
+import { ProviderDiscoveryError, RefreshConfigError, describeError } from '../errors'
+import type { RefreshOutcome } from '../types'
+import type { ProviderContext, RefreshProvider } from './provider'
+
+/** How the client authenticates at the token endpoint. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
+
+/** Settings of an OpenID provider reached through discovery and the refresh-token grant. */
+export interface RefreshGrantSettings {
+  kind: string
+  /** Issuer identifier; discovery reads `{issuer}/.well-known/openid-configuration`. */
+  issuer: string
+  clientId: string
+  clientSecret?: string
+  /** Default: `client_secret_basic` with a secret, `none` without. */
+  clientAuth?: ClientAuthMethod
+  /** Lifetime assumed when the provider sends neither `expires_in` nor a JWT access token, seconds. Default 3600. */
+  defaultExpiresInSeconds?: number
+}
+
+/**
+ * Builds a provider on oauth4webapi: discovery (cached per provider, retried after a failure),
+ * then the refresh-token grant and response validation. oauth4webapi is used instead of a
+ * hand-written POST because it validates the response (including a returned ID token's claims).
+ */
+export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshProvider {
+  let issuerUrl: URL
+  try {
+    issuerUrl = new URL(settings.issuer)
+  } catch {
+    throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `${settings.kind}: issuer must be an absolute URL, got "${settings.issuer}"`)
+  }
+  if (!settings.clientId) throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `${settings.kind}: clientId is required`)
+  const method = settings.clientAuth ?? (settings.clientSecret ? 'client_secret_basic' : 'none')
+  if (method !== 'none' && !settings.clientSecret) {
+    throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `${settings.kind}: clientAuth "${method}" needs a clientSecret`)
+  }
+  const clientAuth =
+    method === 'none' ? oauth.None() : method === 'client_secret_post' ? oauth.ClientSecretPost(settings.clientSecret!) : oauth.ClientSecretBasic(settings.clientSecret!)
+  const client: oauth.Client = { client_id: settings.clientId }
+  // Plain http is refused by oauth4webapi; allow it only for loopback issuers (local providers, tests).
+  const insecure = issuerUrl.protocol === 'http:' && isLoopback(issuerUrl.hostname)
+  const defaultExpiresIn = settings.defaultExpiresInSeconds ?? 3600
+
+  let discovery: Promise<oauth.AuthorizationServer> | undefined
+  const discover = (context: ProviderContext): Promise<oauth.AuthorizationServer> => {
+    discovery ??= (async () => {
+      try {
+        const response = await oauth.discoveryRequest(issuerUrl, {
+          algorithm: 'oidc',
+          [oauth.customFetch]: context.fetch,
+          [oauth.allowInsecureRequests]: insecure,
+          signal: AbortSignal.timeout(context.timeoutMs),
+        })
+        return await oauth.processDiscoveryResponse(issuerUrl, response)
+      } catch (error) {
+        discovery = undefined
+        throw new ProviderDiscoveryError(settings.issuer, error)
+      }
+    })()
+    return discovery
+  }
+
+  return {
+    kind: settings.kind,
+    async refresh(refreshToken, context): Promise<RefreshOutcome> {
+      try {
+        const as = await discover(context)
+        const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
+          [oauth.customFetch]: context.fetch,
+          [oauth.allowInsecureRequests]: insecure,
+          signal: AbortSignal.timeout(context.timeoutMs),
+        })
+        const result = await oauth.processRefreshTokenResponse(as, client, response)
+        const now = context.nowSeconds()
+        const expiresAt =
+          typeof result.expires_in === 'number' ? Math.floor(now + result.expires_in) : (jwtExpiry(result.access_token) ?? now + defaultExpiresIn)
+        return {
+          reason: 'refreshed',
+          tokens: {
+            access_token: result.access_token,
+            expires_at: expiresAt,
+            // Providers that do not rotate (Google, Cognito by default) send none: keep the old one.
+            refresh_token: result.refresh_token ?? refreshToken,
+            ...(result.id_token ? { id_token: result.id_token } : {}),
+          },
+        }
+      } catch (error) {
+        return classify(error)
+      }
+    },
+  }
+}
+
+/** `invalid_grant` is the only answer that ends a login; every other failure is transient. */
+function classify(error: unknown): RefreshOutcome {
+  if (error instanceof oauth.ResponseBodyError) {
+    if (error.error === 'invalid_grant') {
+      return error.error_description ? { reason: 'invalid_grant', description: error.error_description } : { reason: 'invalid_grant' }
+    }
+    return { reason: 'transient', detail: `${error.error} (HTTP ${error.status})` }
+  }
+  return { reason: 'transient', detail: describeError(error) }
+}
+
+function jwtExpiry(token: string): number | undefined {
+  try {
+    const exp = decodeJwt(token).exp
+    return typeof exp === 'number' ? exp : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
+}

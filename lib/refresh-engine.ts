@@ -1,0 +1,177 @@
+import { decideRefresh, type RefreshDecision } from './decision'
+import { RefreshConfigError } from './errors'
+import type { RefreshProvider } from './providers/provider'
+import { createSealer } from './sealing'
+import { createSingleFlight, type FlightResult } from './single-flight'
+import { memoryStore } from './stores/memory-store'
+import type { RefreshStore } from './stores/store'
+import type { FetchLike, Logger, RefreshedTokens, SessionTokens } from './types'
+
+/** Options shared by the middleware and the next-auth callbacks. Durations say their unit. */
+export interface RefreshEngineOptions {
+  /** next-auth's secret (`NEXTAUTH_SECRET` / `AUTH_SECRET`); an array for rotation, newest first. Required. */
+  secret: string | readonly string[]
+  /** Providers keyed by next-auth provider id (the `provider` stored in the token). Required, at least one. */
+  providers: Record<string, RefreshProvider>
+  /** Where concurrent refreshes meet. Default `memoryStore()` (one isolate/process only). */
+  store?: RefreshStore
+  /** Refresh when `expires_at - now <= skewSeconds`, seconds. Default 60. */
+  skewSeconds?: number
+  /** next-auth's `session.maxAge`, seconds. Default 2 592 000 (30 days). */
+  sessionMaxAge?: number
+  /** How long a refresh result stays in the store for requests that still carry the old cookie, seconds. Default 120. */
+  graceSeconds?: number
+  /** Token-endpoint (and discovery) request timeout, ms. Default 5 000. */
+  providerTimeoutMs?: number
+  /** Budget for one store round trip before falling back to in-isolate single flight, ms. Default 300. */
+  storeTimeoutMs?: number
+  /** Store lock lease, ms; must exceed `providerTimeoutMs`. Default 10 000. */
+  leaseMs?: number
+  /** Pause after a transient failure before that token is tried again, ms. Default 2 000. */
+  retryAfterMs?: number
+  /** Injectable `fetch`. Default the global `fetch`. */
+  fetch?: FetchLike
+  /** Injectable clock, epoch ms. Default `Date.now`. */
+  now?: () => number
+  /** Default `console`. */
+  logger?: Logger
+}
+
+/** What the engine did for one session, with the reason. */
+export type EngineResult =
+  | { reason: 'passed'; decision: RefreshDecision }
+  | { reason: 'unknown-provider'; provider: string | undefined }
+  | FlightResult
+
+/** How a caller wants the refresh run. */
+export interface RunOptions {
+  /** Present when the caller can keep work alive after responding (`event.waitUntil`): enables background refresh. */
+  waitUntil?: (promise: Promise<unknown>) => void
+  /** Expiry of the session cookie that carried these tokens, epoch seconds (the JWT's `exp`). */
+  sessionExpiresAt?: number
+}
+
+/** Decision + single flight + provider, without any cookie I/O. Used by the middleware and the callbacks. */
+export interface RefreshEngine {
+  readonly skewSeconds: number
+  readonly sessionMaxAge: number
+  readonly secrets: readonly string[]
+  readonly logger: Logger
+  readonly now: () => number
+  run(tokens: SessionTokens, options?: RunOptions): Promise<EngineResult>
+}
+
+/** A stale cookie may find a result that has since expired too; follow the chain this far at most. */
+const MAX_HOPS = 3
+
+/**
+ * Creates the refresh engine. Throws {@link RefreshConfigError} for misuse, with what to change.
+ */
+export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngine {
+  const secrets = normalizeSecrets(options.secret)
+  const providers = validateProviders(options.providers)
+  const skewSeconds = nonNegative('skewSeconds', options.skewSeconds, 60)
+  const sessionMaxAge = positive('sessionMaxAge', options.sessionMaxAge, 30 * 24 * 60 * 60)
+  const graceSeconds = positive('graceSeconds', options.graceSeconds, 120)
+  const providerTimeoutMs = positive('providerTimeoutMs', options.providerTimeoutMs, 5_000)
+  const leaseMs = positive('leaseMs', options.leaseMs, 10_000)
+  if (leaseMs <= providerTimeoutMs) {
+    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `leaseMs (${leaseMs}) must exceed providerTimeoutMs (${providerTimeoutMs}), or a slow provider call would outlive its lock`)
+  }
+  const logger = options.logger ?? console
+  const now = options.now ?? Date.now
+  const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init))
+  const flight = createSingleFlight({
+    store: options.store ?? memoryStore({ now }),
+    sealer: createSealer(secrets),
+    leaseMs,
+    storeTimeoutMs: positive('storeTimeoutMs', options.storeTimeoutMs, 300),
+    retryAfterMs: nonNegative('retryAfterMs', options.retryAfterMs, 2_000),
+    logger,
+    now,
+  })
+  const onlyProvider = Object.keys(providers).length === 1 ? Object.keys(providers)[0] : undefined
+  const context = { fetch: fetchImpl, nowSeconds: () => Math.floor(now() / 1000), timeoutMs: providerTimeoutMs }
+
+  const resultTtlMs = (background: boolean, sessionExpiresAt: number | undefined): number => {
+    if (!background || sessionExpiresAt === undefined) return graceSeconds * 1000
+    // A background result never reached the browser: the old cookie will come back, possibly much
+    // later. Keep the result as long as that cookie can be decoded, or its refresh token would be
+    // presented again and a provider with reuse detection would end the login.
+    const remaining = Math.min(sessionExpiresAt - context.nowSeconds(), sessionMaxAge)
+    return Math.max(graceSeconds, remaining) * 1000
+  }
+
+  return {
+    skewSeconds,
+    sessionMaxAge,
+    secrets,
+    logger,
+    now,
+    async run(tokens, runOptions = {}) {
+      let current = tokens
+      let result: EngineResult | undefined
+      for (let hop = 0; hop < MAX_HOPS; hop++) {
+        const decision = decideRefresh(current, context.nowSeconds(), skewSeconds)
+        if (decision.action === 'pass') return result ?? { reason: 'passed', decision }
+        const providerId = current.provider ?? onlyProvider
+        const provider = providerId === undefined ? undefined : providers[providerId]
+        if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }
+        const refreshToken = current.refresh_token!
+        const call = () => provider.refresh(refreshToken, context)
+        const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined
+        const ttlMs = resultTtlMs(background, runOptions.sessionExpiresAt)
+        const step = background
+          ? await flight.refreshInBackground(refreshToken, call, ttlMs, runOptions.waitUntil!)
+          : await flight.refresh(refreshToken, call, ttlMs)
+        if (step.reason !== 'refreshed') return result?.reason === 'refreshed' && step.reason !== 'invalid_grant' ? result : step
+        result = step
+        if (step.source === 'provider') return step
+        // A result handed over from the store or this isolate may itself be due by now.
+        current = { ...current, ...tokensOf(step.tokens) }
+      }
+      return result!
+    },
+  }
+}
+
+function tokensOf(tokens: RefreshedTokens): Partial<SessionTokens> {
+  return { access_token: tokens.access_token, expires_at: tokens.expires_at, refresh_token: tokens.refresh_token, ...(tokens.id_token ? { id_token: tokens.id_token } : {}) }
+}
+
+function normalizeSecrets(secret: string | readonly string[] | undefined): string[] {
+  const secrets = (Array.isArray(secret) ? [...secret] : [secret]).filter((value): value is string => typeof value === 'string' && value.length > 0)
+  if (secrets.length === 0) {
+    throw new RefreshConfigError('CONFIG_SECRET_MISSING', 'secret is required: pass the same value as next-auth\'s secret (NEXTAUTH_SECRET or AUTH_SECRET), or every session will look unreadable')
+  }
+  return secrets
+}
+
+function validateProviders(providers: Record<string, RefreshProvider> | undefined): Record<string, RefreshProvider> {
+  const entries = Object.entries(providers ?? {})
+  if (entries.length === 0) {
+    throw new RefreshConfigError('CONFIG_PROVIDERS_MISSING', 'providers is required: a record keyed by next-auth provider id, e.g. { cognito: cognito({ ... }) }')
+  }
+  for (const [id, provider] of entries) {
+    if (typeof provider?.refresh !== 'function') {
+      throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `providers.${id} is not a provider: build it with oidc(), cognito() or google()`)
+    }
+  }
+  return providers!
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `${name} must be a finite number >= 0, got ${String(value)}`)
+  }
+  return value
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `${name} must be a finite number > 0, got ${String(value)}`)
+  }
+  return value
+}

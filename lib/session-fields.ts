@@ -1,0 +1,106 @@
+import { decodeJwt } from 'jose'
+import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens } from './types'
+
+/** A decoded session JWT payload, as next-auth's `jwt` callback returns it. */
+export type SessionPayload = Record<string, unknown>
+
+/**
+ * No provider issues access tokens that live this long, so an expiry further out is a bug in the
+ * recipe that wrote it (the first seed stored `Date.now() + expires_at * 1000`, about 56 years
+ * ahead). Such a session is treated as if its expiry were unknown. Seconds.
+ */
+const IMPLAUSIBLE_LIFETIME_SECONDS = 366 * 24 * 60 * 60
+
+/** Above this, a legacy `accessTokenExpires` is in milliseconds (1e11 s is the year 5138). */
+const MILLISECONDS_THRESHOLD = 1e11
+
+/** Names the older recipes (the seeds) used; read so that an app can switch without logging anyone out. */
+const LEGACY_FIELDS = ['accessToken', 'refreshToken', 'accessTokenExpires', 'idToken'] as const
+
+/**
+ * Reads the provider tokens from a session payload, in the Auth.js names
+ * (`access_token`, `expires_at` in epoch seconds, …) or the seeds' older names
+ * (`accessToken`, `refreshToken`, `accessTokenExpires` in ms or s).
+ *
+ * @param payload The decoded session JWT.
+ * @param nowSeconds Current time, epoch seconds.
+ * @returns The tokens, or `null` when the session carries no access token (nothing to keep fresh).
+ */
+export function readSessionTokens(payload: SessionPayload, nowSeconds: number): SessionTokens | null {
+  const accessToken = stringField(payload.access_token) ?? stringField(payload.accessToken)
+  if (!accessToken) return null
+  const refreshToken = stringField(payload.refresh_token) ?? stringField(payload.refreshToken)
+  const idToken = stringField(payload.id_token) ?? stringField(payload.idToken)
+  const provider = stringField(payload.provider)
+  const tokens: SessionTokens = {
+    access_token: accessToken,
+    expires_at: readExpiry(payload, accessToken, nowSeconds),
+  }
+  if (refreshToken) tokens.refresh_token = refreshToken
+  if (idToken) tokens.id_token = idToken
+  if (provider) tokens.provider = provider
+  if (payload.error === REFRESH_TOKEN_ERROR || payload.error === 'RefreshAccessTokenError') {
+    tokens.error = REFRESH_TOKEN_ERROR
+  }
+  return tokens
+}
+
+function readExpiry(payload: SessionPayload, accessToken: string, nowSeconds: number): number {
+  const current = numberField(payload.expires_at)
+  const legacy = numberField(payload.accessTokenExpires)
+  const raw = current ?? (legacy === undefined ? undefined : legacy > MILLISECONDS_THRESHOLD ? legacy / 1000 : legacy)
+  if (raw !== undefined && raw - nowSeconds <= IMPLAUSIBLE_LIFETIME_SECONDS) return Math.floor(raw)
+  // Unknown or implausible: trust the access token's own `exp` when it is a JWT (Cognito's are),
+  // otherwise call it expired so that the next request refreshes it once and stores a sane value.
+  return jwtExpiry(accessToken) ?? nowSeconds
+}
+
+function jwtExpiry(accessToken: string): number | undefined {
+  try {
+    const exp = decodeJwt(accessToken).exp
+    return typeof exp === 'number' ? exp : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Returns a new payload holding `tokens` in the Auth.js field names, with the older recipes'
+ * fields and any previous `error` removed. Other claims (`sub`, `name`, `email`, …) are kept.
+ *
+ * @param payload The decoded session JWT.
+ * @param tokens The refreshed tokens.
+ */
+export function withRefreshedTokens(payload: SessionPayload, tokens: RefreshedTokens): SessionPayload {
+  const next: SessionPayload = { ...payload }
+  for (const field of LEGACY_FIELDS) delete next[field]
+  delete next.error
+  next.access_token = tokens.access_token
+  next.expires_at = tokens.expires_at
+  next.refresh_token = tokens.refresh_token
+  if (tokens.id_token) next.id_token = tokens.id_token
+  return next
+}
+
+/**
+ * Returns a new payload that records the end of the login: `error: "RefreshTokenError"` and no
+ * refresh token (it is dead, so nobody may present it again). The access token stays for as long as
+ * it is valid, so that the app can still show who was signed in.
+ *
+ * @param payload The decoded session JWT.
+ */
+export function withLoginEnded(payload: SessionPayload): SessionPayload {
+  const next: SessionPayload = { ...payload }
+  delete next.refresh_token
+  delete next.refreshToken
+  next.error = REFRESH_TOKEN_ERROR
+  return next
+}
+
+function stringField(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined
+}
+
+function numberField(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined
+}

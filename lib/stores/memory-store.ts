@@ -1,0 +1,65 @@
+import type { ClaimResult, PeekResult, RefreshStore } from './store'
+
+interface Entry {
+  value: string
+  /** Epoch ms. */
+  expiresAt: number
+}
+
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /** Clock in epoch ms; injectable for tests. Default `Date.now`. */
+  now?: () => number
+  /** Upper bound on entries kept; the oldest are dropped first. Default 10 000. */
+  maxEntries?: number
+}
+
+/**
+ * A store held in this process's memory: single flight within one isolate or one Node server.
+ * It cannot coordinate separate edge isolates or regions; use `upstashStore` for that.
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): RefreshStore {
+  const now = options.now ?? Date.now
+  const maxEntries = options.maxEntries ?? 10_000
+  const results = new Map<string, Entry>()
+  const locks = new Map<string, Entry>()
+
+  const live = (map: Map<string, Entry>, key: string): Entry | undefined => {
+    const entry = map.get(key)
+    if (entry && entry.expiresAt <= now()) {
+      map.delete(key)
+      return undefined
+    }
+    return entry
+  }
+  const put = (map: Map<string, Entry>, key: string, entry: Entry): void => {
+    map.delete(key)
+    map.set(key, entry)
+    // Maps iterate in insertion order, so the first key is the oldest.
+    if (map.size > maxEntries) map.delete(map.keys().next().value as string)
+  }
+
+  return {
+    kind: 'memory',
+    async claim(key, leaseMs): Promise<ClaimResult> {
+      const result = live(results, key)
+      if (result) return { kind: 'result', sealed: result.value }
+      if (live(locks, key)) return { kind: 'wait' }
+      const lockId = crypto.randomUUID()
+      put(locks, key, { value: lockId, expiresAt: now() + leaseMs })
+      return { kind: 'lead', lockId }
+    },
+    async publish(key, lockId, sealed, ttlMs) {
+      put(results, key, { value: sealed, expiresAt: now() + ttlMs })
+      if (live(locks, key)?.value === lockId) locks.delete(key)
+    },
+    async release(key, lockId) {
+      if (live(locks, key)?.value === lockId) locks.delete(key)
+    },
+    async peek(key): Promise<PeekResult> {
+      const result = live(results, key)
+      if (result) return { kind: 'result', sealed: result.value }
+      return live(locks, key) ? { kind: 'locked' } : { kind: 'free' }
+    },
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The contract between single flight and a shared store. Values are opaque sealed strings; the
+ * store never sees a token. Every method is one round trip to the store.
+ */
+
+/** Outcome of {@link RefreshStore.claim}. */
+export type ClaimResult =
+  /** A result is already there: use it. */
+  | { kind: 'result'; sealed: string }
+  /** This caller holds the lock for `leaseMs`: refresh, then {@link RefreshStore.publish} or {@link RefreshStore.release}. */
+  | { kind: 'lead'; lockId: string }
+  /** Someone else holds the lock: poll with {@link RefreshStore.peek}. */
+  | { kind: 'wait' }
+
+/** Outcome of {@link RefreshStore.peek}. */
+export type PeekResult = { kind: 'result'; sealed: string } | { kind: 'locked' } | { kind: 'free' }
+
+/** A store that lets many isolates agree on one refresh per refresh token. */
+export interface RefreshStore {
+  /** Human-readable kind, for logs (`memory`, `upstash`). */
+  readonly kind: string
+  /** Result present → return it; else take the lock for `leaseMs` (ms) and lead; else wait. Atomic. */
+  claim(key: string, leaseMs: number): Promise<ClaimResult>
+  /** Writes the result for `ttlMs` (ms) and releases the lock if still held by `lockId`. Atomic. */
+  publish(key: string, lockId: string, sealed: string, ttlMs: number): Promise<void>
+  /** Releases the lock if still held by `lockId` (compare-and-delete); writes nothing. */
+  release(key: string, lockId: string): Promise<void>
+  /** Reads the result and whether the lock is held. */
+  peek(key: string): Promise<PeekResult>
+}

@@ -1,0 +1,59 @@
+/**
+ * Shared types and constants. One home for them so each step of the flow
+ * (session cookie → decision → single flight → provider → cookie writer)
+ * speaks the same vocabulary.
+ */
+
+/** The value written to `token.error` / `session.error` when the login is over (Auth.js guide name). */
+export const REFRESH_TOKEN_ERROR = 'RefreshTokenError' as const
+
+/**
+ * The provider tokens kept in the session JWT, with the Auth.js guide's field names.
+ * `expires_at` is in epoch seconds, never milliseconds.
+ */
+export interface SessionTokens {
+  access_token: string
+  /** Access-token expiry, epoch seconds. */
+  expires_at: number
+  refresh_token?: string
+  id_token?: string
+  /** next-auth provider id the user signed in with (`account.provider`). */
+  provider?: string
+  error?: typeof REFRESH_TOKEN_ERROR
+}
+
+/** The tokens a successful refresh produced. `refresh_token` is always set: the old one is kept when the provider returns none. */
+export interface RefreshedTokens {
+  access_token: string
+  /** Epoch seconds. */
+  expires_at: number
+  refresh_token: string
+  id_token?: string
+}
+
+/**
+ * What one refresh attempt at the provider came to. Hot-path code switches on `reason`;
+ * nothing here is thrown.
+ * - `refreshed`: new tokens.
+ * - `invalid_grant`: the provider says the refresh token is dead; the login is over.
+ * - `transient`: anything else (network, timeout, 5xx, 429, a body that is not a token response).
+ */
+export type RefreshOutcome =
+  | { reason: 'refreshed'; tokens: RefreshedTokens }
+  | { reason: 'invalid_grant'; description?: string }
+  | { reason: 'transient'; detail: string }
+
+/** Where a request's cookies come from: `NextRequest.cookies` and `cookies()` from `next/headers` both fit. */
+export interface CookieSource {
+  getAll(): Array<{ name: string; value: string }>
+}
+
+/** A minimal logger; `console` fits. Messages never contain a token. */
+export interface Logger {
+  warn(message: string, ...details: unknown[]): void
+  error(message: string, ...details: unknown[]): void
+  debug?(message: string, ...details: unknown[]): void
+}
+
+/** The `fetch` signature the library calls; injectable for tests. */
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
