@@ -11,6 +11,7 @@ export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from 
 export type { RefreshProvider, ProviderContext } from './providers/provider'
 export type { ClientAuthMethod } from './providers/refresh-grant'
 export { memoryStore, type MemoryStoreOptions } from './stores/memory-store'
+export { upstashStore, type UpstashStoreOptions, type UpstashLike } from './stores/upstash-store'
 export type { RefreshStore, ClaimResult, PeekResult } from './stores/store'
 export { readSessionCookie, type ReadSession, type SessionFormat, type SessionCookieOptions } from './session-cookie'
 export { readSessionTokens } from './session-fields'

@@ -114,6 +114,10 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
       for (let hop = 0; hop < MAX_HOPS; hop++) {
         const decision = decideRefresh(current, context.nowSeconds(), skewSeconds)
         if (decision.action === 'pass') return result ?? { reason: 'passed', decision }
+        // A handed-over result is followed only when it has really expired: one still inside the
+        // skew window is what the leader just produced, and refreshing it again would defeat the
+        // single flight whenever the token lifetime is shorter than the skew.
+        if (result && decision.reason !== 'expired') return result
         const providerId = current.provider ?? onlyProvider
         const provider = providerId === undefined ? undefined : providers[providerId]
         if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }

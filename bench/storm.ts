@@ -1,0 +1,150 @@
+/**
+ * `npm run bench`: the cross-isolate storm and the proactive path, measured, printed as JSON lines.
+ *
+ * Starts its own real parts on loopback (oidc-provider with rotation, redis-server behind the
+ * Upstash REST server), loads the bundled middleware into separate EdgeVM isolates, and reports:
+ * provider refresh calls, failures, p50/p99 request latency, the provider's own refresh latency,
+ * Redis round trips of the leader and of the waiters, and the proactive path's added latency.
+ * Every loop is bounded in count; the whole run takes well under a minute.
+ */
+import { encode } from 'next-auth/jwt'
+import { startLocalProvider, DEFAULT_TEST_CLIENT } from '../local/oidc-provider'
+import { startRedisRest } from '../edge-tests/support/upstash-rest'
+import { startIsolates, type IsolateConfig } from '../edge-tests/support/isolates'
+
+const ISOLATES = 8
+const REQUESTS = 200
+const PROVIDER_LATENCY_MS = 100
+const PROVIDER_SAMPLES = 10
+const SECRET = 'bench-secret-with-enough-entropy-0123456789'
+const NAME = 'next-auth.session-token'
+
+const emit = (line: Record<string, unknown>) => console.log(JSON.stringify(line))
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! * 10) / 10
+}
+
+const provider = await startLocalProvider({ accessTokenTtlSeconds: 60, testHooks: true })
+const redis = await startRedisRest()
+const post = async (path: string, body: unknown = {}) => {
+  const response = await fetch(`${provider.issuer}/__test/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  if (!response.ok) throw new Error(`/__test/${path}: ${response.status}`)
+  return response.json() as Promise<Record<string, unknown>>
+}
+const stats = async () => (await (await fetch(`${provider.issuer}/__test/stats`)).json()) as { refreshRequests: number; refreshFailed: number }
+
+async function sessionCookie(expiresIn: number): Promise<{ cookie: string; refreshToken: string }> {
+  const tokens = (await post('signin')) as { access_token: string; refresh_token: string; id_token: string }
+  const jwt = await encode({
+    secret: SECRET,
+    token: { sub: 'bench', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token, provider: 'oidc', expires_at: Math.floor(Date.now() / 1000) + expiresIn },
+  })
+  return { cookie: `${NAME}=${jwt}`, refreshToken: tokens.refresh_token }
+}
+
+function config(prefix: string): IsolateConfig {
+  return {
+    secret: SECRET,
+    issuer: provider.issuer,
+    clientId: DEFAULT_TEST_CLIENT.client_id,
+    clientSecret: DEFAULT_TEST_CLIENT.client_secret,
+    store: 'upstash',
+    redisUrl: redis.url,
+    redisToken: redis.token,
+    prefix,
+    skewSeconds: 60,
+  }
+}
+
+try {
+  await post('latency', { ms: PROVIDER_LATENCY_MS })
+
+  // The provider's own refresh latency: direct token-endpoint calls, no middleware.
+  const discovery = (await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json()) as { token_endpoint: string }
+  const basic = `Basic ${btoa(`${DEFAULT_TEST_CLIENT.client_id}:${DEFAULT_TEST_CLIENT.client_secret}`)}`
+  const providerLatencies: number[] = []
+  for (let i = 0; i < PROVIDER_SAMPLES; i++) {
+    const { refreshToken } = await sessionCookie(0)
+    const started = performance.now()
+    const response = await fetch(discovery.token_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    })
+    await response.arrayBuffer()
+    providerLatencies.push(performance.now() - started)
+  }
+  const providerP50 = percentile(providerLatencies, 50)
+  emit({ bench: 'provider_refresh', samples: PROVIDER_SAMPLES, injected_latency_ms: PROVIDER_LATENCY_MS, p50_ms: providerP50, p99_ms: percentile(providerLatencies, 99) })
+
+  // The storm: REQUESTS concurrent requests, one expired session, ISOLATES isolates sharing Redis.
+  const { cookie } = await sessionCookie(-5)
+  const isolates = await startIsolates(ISOLATES, config(`bench:${crypto.randomUUID()}:`))
+  await post('reset')
+  await post('latency', { ms: PROVIDER_LATENCY_MS })
+  const responses = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => isolates[i % ISOLATES]!.handle(`http://app.test/p/${i}`, cookie)))
+  const latencies = responses.map((response) => response.latencyMs)
+  const accessTokens = new Set(responses.map((response) => response.setCookie.find((line) => line.startsWith(`${NAME}=`))?.split(';')[0]))
+  const failures = responses.filter((response) => response.status !== 200 || response.setCookie.length === 0).length
+  const leader = isolates.filter((isolate) => isolate.providerRequests() > 0)
+  const waiters = isolates.filter((isolate) => isolate.providerRequests() === 0)
+  const waiterTrips = waiters.map((isolate) => isolate.redisRequests())
+  const storm = await stats()
+  const p99 = percentile(latencies, 99)
+  emit({
+    bench: 'storm',
+    isolates: ISOLATES,
+    requests: REQUESTS,
+    provider_refresh_calls: storm.refreshRequests,
+    failures,
+    distinct_session_cookies: accessTokens.size,
+    p50_ms: percentile(latencies, 50),
+    p99_ms: p99,
+    provider_refresh_p50_ms: providerP50,
+    redis_round_trips_leader: leader.map((isolate) => isolate.redisRequests()),
+    redis_round_trips_waiter_max: Math.max(...waiterTrips),
+    redis_round_trips_waiter_mean: Math.round((waiterTrips.reduce((a, b) => a + b, 0) / waiterTrips.length) * 10) / 10,
+    target_one_provider_call: storm.refreshRequests === 1,
+    target_p99_within_provider_plus_150ms: p99 <= providerP50 + 150,
+    target_leader_at_most_3_round_trips: leader.length === 1 && leader[0]!.redisRequests() <= 3,
+  })
+
+  // The proactive path: token still valid but inside the skew window. Compare with a fresh token
+  // (no I/O at all) and with one Redis round trip measured from the same isolate.
+  const [proactive] = await startIsolates(1, config(`bench:${crypto.randomUUID()}:`))
+  const fresh: number[] = []
+  const inSkew: number[] = []
+  const { cookie: freshCookie } = await sessionCookie(3600)
+  for (let i = 0; i < 20; i++) fresh.push((await proactive!.handle('http://app.test/', freshCookie, true)).latencyMs)
+  for (let i = 0; i < 20; i++) {
+    const { cookie: skewCookie } = await sessionCookie(30)
+    const before = proactive!.redisRequests()
+    const response = await proactive!.handle('http://app.test/', skewCookie, true)
+    inSkew.push(response.latencyMs)
+    if (response.setCookie.length !== 0 || proactive!.redisRequests() - before > 1) throw new Error('proactive request waited for more than one round trip')
+    await proactive!.settle()
+  }
+  const redisTrips: number[] = []
+  for (let i = 0; i < 20; i++) {
+    const started = performance.now()
+    await fetch(`${redis.url}/pipeline`, { method: 'POST', headers: { authorization: `Bearer ${redis.token}` }, body: JSON.stringify([['MGET', 'a', 'b']]) }).then((r) => r.arrayBuffer())
+    redisTrips.push(performance.now() - started)
+  }
+  const added = percentile(inSkew, 50) - percentile(fresh, 50)
+  emit({
+    bench: 'proactive',
+    samples: 20,
+    fresh_p50_ms: percentile(fresh, 50),
+    in_skew_p50_ms: percentile(inSkew, 50),
+    in_skew_p99_ms: percentile(inSkew, 99),
+    added_latency_p50_ms: Math.round(added * 10) / 10,
+    redis_round_trip_p50_ms: percentile(redisTrips, 50),
+    provider_refresh_p50_ms: providerP50,
+    target_at_most_one_redis_round_trip: added <= percentile(redisTrips, 50) * 2 && added < providerP50,
+  })
+} finally {
+  await post('latency', { ms: 0 }).catch(() => {})
+  await provider.stop()
+  await redis.stop()
+}

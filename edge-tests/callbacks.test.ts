@@ -1,0 +1,63 @@
+import { beforeEach, describe, expect, it, inject } from 'vitest'
+import { createRefreshMiddleware, memoryStore, oidc, refreshCallbacks } from '../lib'
+import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, issuer, pageRequest, providerHook, providerStats, sessionPayload, setCookies, signInAtProvider } from './support/sessions'
+
+const quietLogger = { warn: () => {}, error: () => {} }
+const providers = () => ({ oidc: oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) })
+
+beforeEach(async () => {
+  await providerHook('reset')
+})
+
+describe('refreshCallbacks', () => {
+  it('jwt stores the provider tokens at sign-in, computing expires_at from expires_in when absent', async () => {
+    const tokens = await signInAtProvider()
+    const { jwt } = refreshCallbacks({ secret: SECRET, providers: providers(), logger: quietLogger })
+    const before = Math.floor(Date.now() / 1000)
+    const token = await jwt({
+      token: { sub: 'alice', name: 'alice', email: 'alice@example.test' },
+      account: { provider: 'oidc', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token!, expires_in: tokens.expires_in },
+    })
+    expect(token).toMatchObject({ sub: 'alice', email: 'alice@example.test', provider: 'oidc', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token })
+    expect(token.expires_at).toBeGreaterThanOrEqual(before + tokens.expires_in)
+    expect(token.expires_at).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + tokens.expires_in)
+
+    const withExpiresAt = await jwt({ token: {}, account: { provider: 'oidc', access_token: 'a', expires_at: before + 1234 } })
+    expect(withExpiresAt.expires_at).toBe(before + 1234)
+  })
+
+  it('session exposes error and expiry, and the access token only when asked', async () => {
+    const expiresAt = Math.floor(Date.now() / 1000) + 3600
+    const token = { sub: 'alice', access_token: 'opaque', expires_at: expiresAt, error: 'RefreshTokenError' }
+    const hidden = await refreshCallbacks({ secret: SECRET, providers: providers() }).session({ session: { user: { name: 'alice' } }, token })
+    expect(hidden).toEqual({ user: { name: 'alice' }, error: 'RefreshTokenError', expiresAt })
+    const shown = await refreshCallbacks({ secret: SECRET, providers: providers(), exposeAccessToken: true }).session({ session: {}, token })
+    expect(shown.accessToken).toBe('opaque')
+  })
+
+  it('jwt refreshes an expired token through the same store as the middleware: no second provider call', async () => {
+    const tokens = await signInAtProvider()
+    const store = memoryStore()
+    const name = COOKIE_NAMES['next-auth-v4'].plain
+    const payload = sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) - 5 })
+    const middleware = createRefreshMiddleware({ secret: SECRET, providers: providers(), store, logger: quietLogger })
+    const response = await middleware(pageRequest('/', { [name]: await encodeWith('next-auth-v4', name, payload) }))
+    const fromMiddleware = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
+
+    // A request that did not pass through the middleware still carries the old token.
+    const { jwt } = refreshCallbacks({ secret: SECRET, providers: providers(), store, logger: quietLogger })
+    const fromCallback = await jwt({ token: payload })
+    expect(fromCallback.access_token).toBe(fromMiddleware.access_token)
+    expect(fromCallback.refresh_token).toBe(fromMiddleware.refresh_token)
+    expect((await providerStats()).refreshRequests).toBe(1)
+  })
+
+  it('jwt marks the login ended on invalid_grant', async () => {
+    const tokens = await signInAtProvider()
+    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    const { jwt } = refreshCallbacks({ secret: SECRET, providers: providers(), logger: quietLogger })
+    const token = await jwt({ token: sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) - 5 }) })
+    expect(token.error).toBe('RefreshTokenError')
+    expect(token).not.toHaveProperty('refresh_token')
+  })
+})

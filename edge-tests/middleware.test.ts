@@ -1,0 +1,345 @@
+import { beforeEach, describe, expect, it, inject } from 'vitest'
+import { cognito, createRefreshMiddleware, google, oidc, RefreshConfigError, type RefreshMiddlewareOptions } from '../lib'
+import {
+  COOKIE_NAMES,
+  SECRET,
+  browserCookiesAfter,
+  decodeWith,
+  encodeWith,
+  forwardedCookies,
+  issuer,
+  joinSession,
+  pageRequest,
+  providerHook,
+  providerStats,
+  refreshDirectly,
+  sessionPayload,
+  setCookies,
+  signInAtProvider,
+  type Format,
+} from './support/sessions'
+
+const quietLogger = { warn: () => {}, error: () => {} }
+
+function middleware(overrides: Partial<RefreshMiddlewareOptions> = {}) {
+  return createRefreshMiddleware({
+    secret: SECRET,
+    providers: { oidc: oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) },
+    retryAfterMs: 200,
+    logger: quietLogger,
+    ...overrides,
+  })
+}
+
+const past = () => Math.floor(Date.now() / 1000) - 5
+
+async function expiredSession(format: Format = 'next-auth-v4', name = COOKIE_NAMES[format].plain, overrides: Record<string, unknown> = {}) {
+  const tokens = await signInAtProvider()
+  const jwt = await encodeWith(format, name, sessionPayload(tokens, { expires_at: past(), ...overrides }))
+  return { tokens, cookies: { [name]: jwt }, name }
+}
+
+beforeEach(async () => {
+  await providerHook('reset')
+})
+
+describe('fresh sessions', () => {
+  it('passes a fresh session through untouched, with no provider call', async () => {
+    const tokens = await signInAtProvider()
+    const jwt = await encodeWith('next-auth-v4', 'next-auth.session-token', sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) + 3600 }))
+    const handler = middleware()
+    for (let i = 0; i < 3; i++) {
+      const response = await handler(pageRequest('/', { 'next-auth.session-token': jwt }))
+      expect(response.headers.get('x-middleware-next')).toBe('1')
+      expect(setCookies(response)).toEqual([])
+      expect(forwardedCookies(response)).toBeNull()
+    }
+    expect((await providerStats()).refreshRequests).toBe(0)
+  })
+})
+
+describe('refresh through each provider factory', () => {
+  const factories = {
+    oidc: () => oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }),
+    cognito: () => cognito({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }),
+    google: () => google({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }),
+  }
+  for (const [id, factory] of Object.entries(factories)) {
+    it(`${id}: refreshes an expired session, keeps the rotated refresh token, and forwards the new cookie`, async () => {
+      const { tokens, cookies, name } = await expiredSession('next-auth-v4', undefined, { provider: id })
+      const response = await middleware({ providers: { [id]: factory() } })(pageRequest('/dashboard', cookies))
+
+      expect(response.headers.get('x-middleware-next')).toBe('1')
+      expect(response.headers.get('cache-control')).toBe('private, no-store')
+      const [cookie] = setCookies(response)
+      expect(cookie).toMatchObject({ name, attributes: { httponly: true, samesite: 'lax', path: '/', 'max-age': String(30 * 24 * 60 * 60) } })
+      const session = (await decodeWith('next-auth-v4', name, cookie!.value))!
+      expect(session.access_token).not.toBe(tokens.access_token)
+      expect(session.refresh_token).not.toBe(tokens.refresh_token)
+      expect(session.expires_at).toBeGreaterThan(Math.floor(Date.now() / 1000))
+      expect(session).toMatchObject({ sub: 'alice', email: 'alice@example.test', provider: id })
+      expect(session.error).toBeUndefined()
+
+      const forwarded = forwardedCookies(response)!
+      expect(forwarded[name]).toBe(cookie!.value)
+      expect((await providerStats()).refreshRequests).toBe(1)
+      // The rotated refresh token is the live one: the provider accepts it.
+      expect((await refreshDirectly(session.refresh_token as string)).status).toBe(200)
+    })
+  }
+
+  it('google: keeps the old refresh token when the provider returns none', async () => {
+    const { tokens, cookies, name } = await expiredSession('next-auth-v4', undefined, { provider: 'google' })
+    const withoutRefreshToken: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init)
+      if (!String(input instanceof Request ? input.url : input).includes('/token')) return response
+      const body = (await response.json()) as Record<string, unknown>
+      delete body.refresh_token
+      return new Response(JSON.stringify(body), { status: response.status, headers: { 'content-type': 'application/json' } })
+    }
+    const handler = middleware({ providers: { google: google({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) }, fetch: withoutRefreshToken })
+    const response = await handler(pageRequest('/', cookies))
+    const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
+    expect(session.access_token).not.toBe(tokens.access_token)
+    expect(session.refresh_token).toBe(tokens.refresh_token)
+  })
+})
+
+describe('cookie formats', () => {
+  for (const format of ['next-auth-v4', 'authjs-v5'] as const) {
+    for (const secure of [false, true]) {
+      const name = secure ? COOKIE_NAMES[format].secure : COOKIE_NAMES[format].plain
+      it(`round-trips ${name} through the real ${format === 'authjs-v5' ? '@auth/core' : 'next-auth'} decoder`, async () => {
+        const { tokens, cookies } = await expiredSession(format, name)
+        const response = await middleware()(pageRequest('/', cookies, {}, secure ? 'https://app.test' : 'http://app.test'))
+        const [cookie] = setCookies(response)
+        expect(cookie!.name).toBe(name)
+        expect(cookie!.attributes.secure === true).toBe(secure)
+        const session = (await decodeWith(format, name, cookie!.value))!
+        expect(session.access_token).not.toBe(tokens.access_token)
+        // The other format's decoder must not read it: the salt is part of the format.
+        const other: Format = format === 'authjs-v5' ? 'next-auth-v4' : 'authjs-v5'
+        await expect(decodeWith(other, name, cookie!.value).catch(() => null)).resolves.toBeNull()
+      })
+    }
+  }
+
+  it('writes a session of more than 8 KB as chunks, reads them back, and expires the chunks it no longer uses', async () => {
+    const tokens = await signInAtProvider()
+    const name = COOKIE_NAMES['next-auth-v4'].plain
+    // A bulky claim makes the old session ~14 KB (4 chunks); the refreshed one keeps it, so it is chunked too.
+    const bulky = { profile_blob: 'x'.repeat(6000), expires_at: past() }
+    const oldJwt = await encodeWith('next-auth-v4', name, sessionPayload(tokens, { ...bulky, old_only: 'y'.repeat(4000) }))
+    expect(oldJwt.length).toBeGreaterThan(3 * 3933)
+    const cookies: Record<string, string> = {}
+    for (let i = 0; i * 3933 < oldJwt.length; i++) cookies[`${name}.${i}`] = oldJwt.slice(i * 3933, (i + 1) * 3933)
+    expect(Object.keys(cookies)).toHaveLength(4)
+
+    // Drop `old_only` on write by refreshing a session the middleware reads from the chunks, then
+    // check the round trip: the app and the browser both see one consistent, complete session.
+    const response = await middleware()(pageRequest('/', cookies))
+    const written = setCookies(response)
+    const live = written.filter((c) => c.attributes['max-age'] !== '0')
+    expect(live.map((c) => c.name)).toEqual([`${name}.0`, `${name}.1`, `${name}.2`, `${name}.3`].slice(0, live.length))
+    expect(live.length).toBeGreaterThanOrEqual(3)
+    for (const chunk of live) expect(chunk.value.length).toBeLessThanOrEqual(3933)
+
+    const jar = browserCookiesAfter(cookies, response)
+    const session = (await decodeWith('next-auth-v4', name, joinSession(jar, name)!))!
+    expect(session.profile_blob).toBe(bulky.profile_blob)
+    expect(session.access_token).not.toBe(tokens.access_token)
+    const forwarded = forwardedCookies(response)!
+    expect(joinSession(forwarded, name)).toBe(joinSession(jar, name))
+  })
+
+  it('stale chunks are expired on the response and removed from the forwarded request', async () => {
+    const tokens = await signInAtProvider()
+    const name = COOKIE_NAMES['next-auth-v4'].plain
+    // The old session carries a huge id_token (5 chunks); the provider's new one is small (1 cookie).
+    const oldJwt = await encodeWith('next-auth-v4', name, sessionPayload(tokens, { expires_at: past(), id_token: 'h'.repeat(15000) }))
+    const cookies: Record<string, string> = { other: 'keep-me' }
+    for (let i = 0; i * 3933 < oldJwt.length; i++) cookies[`${name}.${i}`] = oldJwt.slice(i * 3933, (i + 1) * 3933)
+    const chunkCount = Object.keys(cookies).length - 1
+    expect(chunkCount).toBeGreaterThanOrEqual(5)
+
+    const response = await middleware()(pageRequest('/', cookies))
+    const written = setCookies(response)
+    const expired = written.filter((c) => c.attributes['max-age'] === '0').map((c) => c.name)
+    const live = written.filter((c) => c.attributes['max-age'] !== '0').map((c) => c.name)
+    expect(live).toEqual([name])
+    expect(expired.sort()).toEqual(Object.keys(cookies).filter((n) => n.startsWith(`${name}.`)).sort())
+
+    const forwarded = forwardedCookies(response)!
+    expect(Object.keys(forwarded).filter((n) => n.startsWith(name)).sort()).toEqual([name])
+    expect(forwarded.other).toBe('keep-me')
+    const session = (await decodeWith('next-auth-v4', name, forwarded[name]!))!
+    expect(session.id_token).not.toBe('h'.repeat(15000))
+  })
+})
+
+describe('sessions written by the older recipes', () => {
+  it('reads accessToken/refreshToken/accessTokenExpires (ms) and upgrades them to the Auth.js names', async () => {
+    const tokens = await signInAtProvider()
+    const name = COOKIE_NAMES['next-auth-v4'].plain
+    const legacy = { sub: 'alice', accessToken: tokens.access_token, refreshToken: tokens.refresh_token, accessTokenExpires: Date.now() - 1000 }
+    const jwt = await encodeWith('next-auth-v4', name, legacy)
+    const response = await middleware()(pageRequest('/', { [name]: jwt }))
+    const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
+    expect(session).not.toHaveProperty('accessToken')
+    expect(session).not.toHaveProperty('refreshToken')
+    expect(session).not.toHaveProperty('accessTokenExpires')
+    expect(session.access_token).not.toBe(tokens.access_token)
+    expect(typeof session.refresh_token).toBe('string')
+    expect(session.expires_at).toBeLessThan(Date.now() / 1000 + 3600)
+  })
+
+  it('refreshes the first seed\'s absurd far-future expiry instead of trusting it', async () => {
+    const tokens = await signInAtProvider()
+    const name = COOKIE_NAMES['next-auth-v4'].plain
+    const expiresAt = Math.floor(Date.now() / 1000) + tokens.expires_in
+    // The seed computed Date.now() + account.expires_at * 1000: about 56 years ahead.
+    const jwt = await encodeWith('next-auth-v4', name, { sub: 'alice', accessToken: tokens.access_token, refreshToken: tokens.refresh_token, accessTokenExpires: Date.now() + expiresAt * 1000 })
+    const response = await middleware()(pageRequest('/', { [name]: jwt }))
+    const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
+    expect(session.access_token).not.toBe(tokens.access_token)
+    expect(session.expires_at).toBeLessThan(Date.now() / 1000 + 3600)
+  })
+})
+
+describe('failures', () => {
+  it('invalid_grant ends the login: page navigations go to sign-in with a same-origin callbackUrl', async () => {
+    const { tokens, cookies, name } = await expiredSession()
+    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    const response = await middleware()(pageRequest('/reports?tab=2', cookies))
+    expect(response.status).toBe(307)
+    const location = new URL(response.headers.get('location')!)
+    expect(location.origin).toBe('http://app.test')
+    expect(location.pathname).toBe('/api/auth/signin')
+    expect(location.searchParams.get('callbackUrl')).toBe('/reports?tab=2')
+    const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
+    expect(session.error).toBe('RefreshTokenError')
+    expect(session).not.toHaveProperty('refresh_token')
+    expect(response.headers.get('cache-control')).toBe('private, no-store')
+  })
+
+  for (const [kind, path, headers] of [
+    ['an RSC request', '/reports', { rsc: '1', 'sec-fetch-mode': 'cors', accept: 'text/x-component' }],
+    ['a prefetch', '/reports', { 'next-router-prefetch': '1', rsc: '1', 'sec-fetch-mode': 'cors' }],
+    ['a server action', '/reports', { 'next-action': 'abc123', 'sec-fetch-mode': 'cors', accept: 'text/x-component' }],
+    ['an API call', '/api/data', { 'sec-fetch-mode': 'cors', accept: 'application/json' }],
+  ] as const) {
+    it(`invalid_grant does not redirect ${kind}: it continues with the error visible to the app`, async () => {
+      const { tokens, cookies, name } = await expiredSession()
+      await providerHook('revoke', { refresh_token: tokens.refresh_token })
+      const response = await middleware()(pageRequest(path, cookies, { ...headers }))
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-middleware-next')).toBe('1')
+      const forwarded = (await decodeWith('next-auth-v4', name, forwardedCookies(response)![name]!))!
+      expect(forwarded.error).toBe('RefreshTokenError')
+    })
+  }
+
+  it('a transient provider failure leaves the cookie untouched, backs off, then refreshes', async () => {
+    const { tokens, cookies, name } = await expiredSession()
+    await providerHook('fail', { status: 503, count: 1 })
+    const handler = middleware()
+    const failed = await handler(pageRequest('/', cookies))
+    expect(failed.headers.get('x-middleware-next')).toBe('1')
+    expect(setCookies(failed)).toEqual([])
+    // Inside the back-off window nothing is sent to the provider.
+    const during = await handler(pageRequest('/', cookies))
+    expect(setCookies(during)).toEqual([])
+    expect((await providerStats()).refreshRequests).toBe(1)
+
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const after = await handler(pageRequest('/', cookies))
+    const session = (await decodeWith('next-auth-v4', name, setCookies(after)[0]!.value))!
+    expect(session.access_token).not.toBe(tokens.access_token)
+    expect((await providerStats()).refreshRequests).toBe(2)
+  })
+
+  it('a provider that cannot be reached is transient, not a logout', async () => {
+    const { cookies } = await expiredSession()
+    const handler = middleware({ providers: { oidc: oidc({ issuer: 'http://127.0.0.1:9', clientId: 'x', clientSecret: 'y' }) } })
+    const response = await handler(pageRequest('/', cookies))
+    expect(response.status).toBe(200)
+    expect(setCookies(response)).toEqual([])
+  })
+
+  const unreadable: Array<[string, () => Promise<Record<string, string>>]> = [
+    ['no cookie', async () => ({})],
+    ['garbage', async () => ({ 'next-auth.session-token': 'not-a-jwt' })],
+    ['a tampered JWT', async () => {
+      const { cookies, name } = await expiredSession()
+      const jwt = cookies[name]!
+      return { [name]: jwt.slice(0, -4) + (jwt.endsWith('AAAA') ? 'BBBB' : 'AAAA') }
+    }],
+    ['the wrong secret', async () => ({ 'next-auth.session-token': await (await import('next-auth/jwt')).encode({ token: { sub: 'x', access_token: 'a', expires_at: 1 }, secret: 'another-secret' }) })],
+    ['a broken chunk sequence', async () => ({ 'next-auth.session-token.0': 'abc', 'next-auth.session-token.2': 'def' })],
+    ['an oversized cookie', async () => ({ 'next-auth.session-token': 'A'.repeat(64 * 1024) })],
+  ]
+  for (const [what, build] of unreadable) {
+    it(`passes ${what} through untouched`, async () => {
+      const response = await middleware()(pageRequest('/', await build()))
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-middleware-next')).toBe('1')
+      expect(setCookies(response)).toEqual([])
+    })
+  }
+})
+
+describe('single flight in one isolate', () => {
+  it('50 concurrent requests with the same expired session make exactly 1 provider call and get the same new token', async () => {
+    const { tokens, cookies, name } = await expiredSession()
+    const handler = middleware()
+    const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => handler(pageRequest(`/page/${i}`, cookies))))
+
+    const accessTokens = new Set<unknown>()
+    const refreshTokens = new Set<unknown>()
+    for (const response of responses) {
+      expect(response.status).toBe(200)
+      const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
+      accessTokens.add(session.access_token)
+      refreshTokens.add(session.refresh_token)
+      expect(session.error).toBeUndefined()
+    }
+    expect(accessTokens.size).toBe(1)
+    expect(accessTokens.has(tokens.access_token)).toBe(false)
+    expect(refreshTokens.size).toBe(1)
+    const stats = await providerStats()
+    expect(stats.refreshRequests).toBe(1)
+    expect(stats.reuseDetected).toBe(0)
+    expect((await refreshDirectly([...refreshTokens][0] as string)).status).toBe(200)
+  })
+
+  it('a request that arrives shortly after with the old cookie gets the same new tokens without a second call', async () => {
+    const { cookies, name } = await expiredSession()
+    const handler = middleware()
+    const first = await handler(pageRequest('/', cookies))
+    const late = await handler(pageRequest('/', cookies))
+    const a = (await decodeWith('next-auth-v4', name, setCookies(first)[0]!.value))!
+    const b = (await decodeWith('next-auth-v4', name, setCookies(late)[0]!.value))!
+    expect(b.access_token).toBe(a.access_token)
+    expect(b.refresh_token).toBe(a.refresh_token)
+    expect((await providerStats()).refreshRequests).toBe(1)
+  })
+})
+
+describe('misuse at creation', () => {
+  it.each([
+    ['CONFIG_SECRET_MISSING', { secret: '' }],
+    ['CONFIG_PROVIDERS_MISSING', { providers: {} }],
+    ['CONFIG_INVALID_OPTION', { skewSeconds: -1 }],
+    ['CONFIG_INVALID_OPTION', { leaseMs: 1000, providerTimeoutMs: 5000 }],
+    ['CONFIG_INVALID_OPTION', { signInPath: 'https://evil.test/login' }],
+  ])('throws %s', (code, overrides) => {
+    let thrown: unknown
+    try {
+      middleware(overrides as Partial<RefreshMiddlewareOptions>)
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown).toBeInstanceOf(RefreshConfigError)
+    expect((thrown as RefreshConfigError).code).toBe(code)
+  })
+})

@@ -1,0 +1,30 @@
+/**
+ * Tests run in vitest's `edge-runtime` environment (the Vercel Edge globals from
+ * @edge-runtime/vm) unless a file starts with `// @vitest-environment node`. They talk over HTTP
+ * to real servers that edge-tests/global-setup.ts starts once in Node.
+ */
+import { fileURLToPath } from 'node:url';
+
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: {
+    // tsconfig's "@/*" path (Next.js convention); the regex leaves scoped packages like @upstash alone.
+    alias: [{ find: /^@\//, replacement: fileURLToPath(new URL('./', import.meta.url)) }],
+  },
+  test: {
+    environment: 'edge-runtime',
+    include: ['edge-tests/**/*.test.ts'],
+    globalSetup: ['./edge-tests/global-setup.ts'],
+    // Tests wait out real 4-second access-token lifetimes and real network round trips.
+    testTimeout: 30_000,
+    // globalSetup starts redis-server and the provider (RSA key generation included).
+    hookTimeout: 120_000,
+    // Child processes rather than worker threads: each file gets a clean process, and the
+    // edge-runtime VM's globals never leak between files.
+    pool: 'forks',
+    // All files share one provider and one Redis, and some hooks are global (the Redis outage
+    // switch, /__test/reset): files must not overlap. On 2 cores vitest would use 1 worker anyway.
+    fileParallelism: false,
+  },
+});
