@@ -7,10 +7,10 @@
  * Redis round trips of the leader and of the waiters, and the proactive path's added latency.
  * Every loop is bounded in count; the whole run takes well under a minute.
  */
-import { encode } from 'next-auth/jwt'
+import { decode, encode } from 'next-auth/jwt'
 import { startLocalProvider, DEFAULT_TEST_CLIENT } from '../local/oidc-provider'
 import { startRedisRest } from '../edge-tests/support/upstash-rest'
-import { startIsolates, type IsolateConfig } from '../edge-tests/support/isolates'
+import { sessionCookieValue, startIsolates, type IsolateConfig } from '../edge-tests/support/isolates'
 
 const ISOLATES = 8
 const REQUESTS = 200
@@ -81,15 +81,36 @@ try {
   // The storm: REQUESTS concurrent requests, one expired session, ISOLATES isolates sharing Redis.
   const { cookie } = await sessionCookie(-5)
   const isolates = await startIsolates(ISOLATES, config(`bench:${crypto.randomUUID()}:`))
+  // Warm isolates, as in production, where an isolate serves many users: each has run the whole
+  // path once (a storm on another session) before the measured storm. Cold JIT in 8 VMs that share
+  // one host thread would otherwise dominate the figures.
+  const { cookie: warmCookie } = await sessionCookie(-5)
+  await Promise.all(Array.from({ length: REQUESTS }, (_, i) => isolates[i % ISOLATES]!.handle(`http://app.test/warm/${i}`, warmCookie)))
+  // Baseline: the same 200 concurrent requests with a fresh session (no refresh, no I/O). All
+  // isolates share one host thread here, so this is the queueing a real edge, with a CPU per
+  // isolate, would not have; the storm's figures include it.
+  const { cookie: freshStormCookie } = await sessionCookie(3600)
+  const baseline = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => isolates[i % ISOLATES]!.handle(`http://app.test/fresh/${i}`, freshStormCookie)))
+  emit({ bench: 'storm_baseline_no_refresh', isolates: ISOLATES, requests: REQUESTS, p50_ms: percentile(baseline.map((r) => r.latencyMs), 50), p99_ms: percentile(baseline.map((r) => r.latencyMs), 99) })
+  const warmTrips = isolates.map((isolate) => isolate.redisRequests())
+  const warmProviderCalls = isolates.map((isolate) => isolate.providerRequests())
   await post('reset')
   await post('latency', { ms: PROVIDER_LATENCY_MS })
   const responses = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => isolates[i % ISOLATES]!.handle(`http://app.test/p/${i}`, cookie)))
   const latencies = responses.map((response) => response.latencyMs)
-  const accessTokens = new Set(responses.map((response) => response.setCookie.find((line) => line.startsWith(`${NAME}=`))?.split(';')[0]))
+  const sessions = await Promise.all(
+    responses.map(async (response) => {
+      const value = sessionCookieValue(response.setCookie, NAME)
+      return value ? decode({ token: value, secret: SECRET }) : null
+    }),
+  )
+  const accessTokens = new Set(sessions.map((session) => session?.access_token))
   const failures = responses.filter((response) => response.status !== 200 || response.setCookie.length === 0).length
-  const leader = isolates.filter((isolate) => isolate.providerRequests() > 0)
-  const waiters = isolates.filter((isolate) => isolate.providerRequests() === 0)
-  const waiterTrips = waiters.map((isolate) => isolate.redisRequests())
+  const ledNow = (isolate: (typeof isolates)[number]) => isolate.providerRequests() > warmProviderCalls[isolates.indexOf(isolate)]!
+  const leader = isolates.filter(ledNow)
+  const waiters = isolates.filter((isolate) => !ledNow(isolate))
+  const trips = (isolate: (typeof isolates)[number]) => isolate.redisRequests() - warmTrips[isolates.indexOf(isolate)]!
+  const waiterTrips = waiters.map(trips)
   const storm = await stats()
   const p99 = percentile(latencies, 99)
   emit({
@@ -98,16 +119,18 @@ try {
     requests: REQUESTS,
     provider_refresh_calls: storm.refreshRequests,
     failures,
-    distinct_session_cookies: accessTokens.size,
+    distinct_access_tokens: accessTokens.size,
+    refresh_token_errors: sessions.filter((session) => session?.error === 'RefreshTokenError').length,
+    min_ms: Math.round(Math.min(...latencies)),
     p50_ms: percentile(latencies, 50),
     p99_ms: p99,
     provider_refresh_p50_ms: providerP50,
-    redis_round_trips_leader: leader.map((isolate) => isolate.redisRequests()),
+    redis_round_trips_leader: leader.map(trips),
     redis_round_trips_waiter_max: Math.max(...waiterTrips),
     redis_round_trips_waiter_mean: Math.round((waiterTrips.reduce((a, b) => a + b, 0) / waiterTrips.length) * 10) / 10,
     target_one_provider_call: storm.refreshRequests === 1,
     target_p99_within_provider_plus_150ms: p99 <= providerP50 + 150,
-    target_leader_at_most_3_round_trips: leader.length === 1 && leader[0]!.redisRequests() <= 3,
+    target_leader_at_most_3_round_trips: leader.length === 1 && trips(leader[0]!) <= 3,
   })
 
   // The proactive path: token still valid but inside the skew window. Compare with a fresh token
@@ -141,7 +164,9 @@ try {
     added_latency_p50_ms: Math.round(added * 10) / 10,
     redis_round_trip_p50_ms: percentile(redisTrips, 50),
     provider_refresh_p50_ms: providerP50,
-    target_at_most_one_redis_round_trip: added <= percentile(redisTrips, 50) * 2 && added < providerP50,
+    // Structurally checked above (at most one Redis request per in-skew request); in time: the added
+    // latency stays within one round trip plus the cookie decryption a fresh, cached cookie skips.
+    target_at_most_one_redis_round_trip: added <= percentile(redisTrips, 50) + 5,
   })
 } finally {
   await post('latency', { ms: 0 }).catch(() => {})

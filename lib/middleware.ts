@@ -4,7 +4,8 @@ import { forwardWithSession, planSessionCookies, redirectWithSession, withSessio
 import { describeError, RefreshConfigError } from './errors'
 import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from './refresh-engine'
 import { classifyRequest } from './request-kind'
-import { decodeSession, encodeSession, findSessionCookie, type SessionFormat } from './session-cookie'
+import { createMemo } from './memo'
+import { decodeSession, encodeSession, findSessionCookie, type SessionCookieLocation, type SessionFormat } from './session-cookie'
 import { REFRESH_TOKEN_ERROR } from './types'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from './session-fields'
 
@@ -27,6 +28,13 @@ export type RefreshMiddleware = (request: NextRequest, event?: NextFetchEvent) =
 
 /** Fresh cookies already judged in this isolate, by digest: no decryption on the hot path. */
 const JUDGED_MAX = 2000
+/**
+ * A storm brings many requests with the same cookie to one isolate at once. Decoding it and
+ * encoding its successor once per isolate, rather than once per request, keeps the CPU an isolate
+ * spends on a storm flat. Seconds are enough: the storm is over by then.
+ */
+const CODEC_MEMO_MS = 5_000
+const CODEC_MEMO_MAX = 500
 
 /**
  * Creates the edge middleware that keeps the access token in the next-auth session fresh.
@@ -52,6 +60,8 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   }
   // digest of a cookie value → the epoch second until which it needs nothing.
   const judged = new Map<string, number>()
+  const decoded = createMemo<SessionPayload | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
+  const encoded = createMemo<string>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
   const nowSeconds = () => Math.floor(engine.now() / 1000)
 
   const handle = async (request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> => {
@@ -61,7 +71,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     const freshUntil = judged.get(digest)
     if (freshUntil !== undefined && nowSeconds() < freshUntil) return NextResponse.next()
 
-    const payload = await decodeSession(found.jwt, found.location.name, found.location.format, engine.secrets)
+    const payload = await decoded.get(digest, () => decodeSession(found.jwt, found.location.name, found.location.format, engine.secrets))
     if (!payload) return NextResponse.next()
     const tokens = readSessionTokens(payload, nowSeconds())
     if (!tokens) return NextResponse.next()
@@ -73,13 +83,17 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     if (result.reason === 'passed' && result.decision.reason === 'fresh') {
       remember(judged, digest, tokens.expires_at - engine.skewSeconds)
     }
-    return respond(request, found.location, payload, result)
+    return respond(request, found.location, digest, payload, result)
   }
 
-  const respond = async (request: NextRequest, location: NonNullable<ReturnType<typeof findSessionCookie>>['location'], payload: SessionPayload, result: EngineResult): Promise<NextResponse> => {
+  const respond = async (request: NextRequest, location: SessionCookieLocation, digest: string, payload: SessionPayload, result: EngineResult): Promise<NextResponse> => {
     switch (result.reason) {
       case 'refreshed': {
-        const jwt = await encodeSession(withRefreshedTokens(payload, result.tokens), location, engine.secrets, engine.sessionMaxAge)
+        const { tokens } = result
+        // Same old cookie + same new tokens → the same new cookie; the access token names the tokens.
+        const jwt = await encoded.get(`${digest}:${await digestOf(tokens.access_token)}`, () =>
+          encodeSession(withRefreshedTokens(payload, tokens), location, engine.secrets, engine.sessionMaxAge),
+        )
         return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
       }
       case 'invalid_grant': {

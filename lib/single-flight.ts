@@ -29,8 +29,14 @@ export interface SingleFlightOptions {
   deadTtlMs?: number
   /** After a transient failure, requests for that token pass without a new attempt for this long. Default 2 000 ms. */
   retryAfterMs?: number
-  /** First poll delay of a waiter; doubles up to 200 ms. Default 20 ms. */
+  /** First poll delay of a waiter; grows by half each poll up to `pollMaxMs`. Default 10 ms. */
   pollStartMs?: number
+  /**
+   * Longest pause between two polls of a waiter. Default 50 ms: a waiter learns of a result at most
+   * this late, and a refresh rarely takes more than a few hundred ms, so a waiter makes about ten
+   * round trips at most. A doubling backoff would make waiters the slowest part of a storm.
+   */
+  pollMaxMs?: number
   /** How often a waiter may claim again after a lease lapsed without a result. Default 3. */
   maxClaims?: number
   logger: Logger
@@ -61,7 +67,6 @@ class StoreUnavailableError extends Error {
 
 const LOCAL_RESULTS_MAX = 1000
 const WARN_INTERVAL_MS = 60_000
-const POLL_MAX_MS = 200
 
 /** Creates the single-flight coordinator. See {@link SingleFlightOptions} for defaults. */
 export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
@@ -70,7 +75,8 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
   const storeTimeoutMs = options.storeTimeoutMs ?? 300
   const deadTtlMs = options.deadTtlMs ?? 120_000
   const retryAfterMs = options.retryAfterMs ?? 2_000
-  const pollStartMs = options.pollStartMs ?? 20
+  const pollStartMs = options.pollStartMs ?? 10
+  const pollMaxMs = options.pollMaxMs ?? 50
   const maxClaims = options.maxClaims ?? 3
   const now = options.now ?? Date.now
 
@@ -165,7 +171,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     let delay = pollStartMs
     while (now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, delay))
-      delay = Math.min(delay * 2, POLL_MAX_MS)
+      delay = Math.min(delay * 1.5, pollMaxMs)
       let peeked
       try {
         peeked = await guarded(() => store.peek(key))

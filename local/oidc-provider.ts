@@ -16,9 +16,11 @@ import { signInWithCodeFlow } from './oidc-signin.js';
 
 /** A client registered at the local provider. */
 export interface LocalClient {
+  /** The client_id it authenticates with. */
   client_id: string;
   /** Omit for a public client (then `token_endpoint_auth_method` defaults to `none`). */
   client_secret?: string;
+  /** Exact redirect URIs, e.g. `http://localhost:3000/api/auth/callback/oidc` for next-auth. */
   redirect_uris: string[];
   /**
    * `client_secret_basic`, `client_secret_post` or `none`.
@@ -171,7 +173,13 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
   const address = server.address();
   if (typeof address !== 'object' || !address) throw new Error('provider server has no address');
   const issuer = `http://127.0.0.1:${address.port}`;
-  const provider = new Provider(issuer, configuration);
+  let provider: Provider;
+  try {
+    provider = new Provider(issuer, configuration);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
   // Before provider.callback(): Koa composes its middleware list when callback() is called.
   const hooks = options.testHooks ? installTestHooks(provider, issuer, clients) : undefined;
   const providerCallback = provider.callback();

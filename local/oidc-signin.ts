@@ -7,12 +7,13 @@ import { createHash, randomBytes } from 'node:crypto';
 
 /** The client that signs in, as registered at the provider. */
 export interface SignInClient {
+  /** The registered client_id. */
   client_id: string;
   /** Absent for public clients (`token_endpoint_auth_method: "none"`). */
   client_secret?: string;
   /** The first one is used. */
   redirect_uris: string[];
-  /** `client_secret_basic` (default), `client_secret_post` or `none`. */
+  /** `client_secret_basic`, `client_secret_post` or `none`. Default: `client_secret_basic` with a secret, else `none`. */
   token_endpoint_auth_method?: string;
 }
 
@@ -20,6 +21,7 @@ export interface SignInClient {
 export interface SignInOptions {
   /** Issuer URL of the provider (discovery is read from it). */
   issuer: string;
+  /** The client to sign in with (its first redirect URI receives the code). */
   client: SignInClient;
   /** Space-separated scopes. */
   scope: string;
@@ -180,7 +182,7 @@ export async function signInWithCodeFlow(options: SignInOptions): Promise<Record
     accept: 'application/json',
     ...options.tokenRequestHeaders,
   };
-  const method = client.token_endpoint_auth_method ?? 'client_secret_basic';
+  const method = client.token_endpoint_auth_method ?? (client.client_secret === undefined ? 'none' : 'client_secret_basic');
   if (method === 'client_secret_basic') headers.authorization = basicAuth(client.client_id, client.client_secret ?? '');
   else {
     form.set('client_id', client.client_id);

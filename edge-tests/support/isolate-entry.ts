@@ -50,20 +50,23 @@ const pending: Promise<unknown>[] = []
 
 globalThis.__edgeRefresh = {
   configure(config) {
-    const countingRedisFetch: typeof fetch = (input, init) => {
-      redisRequests++
-      return fetch(input, init)
+    // @upstash/redis calls the global fetch, so the count sits there: one HTTP request is one round trip.
+    const globalFetch = globalThis.fetch
+    globalThis.fetch = (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+      if (config.redisUrl && url.startsWith(config.redisUrl)) redisRequests++
+      return globalFetch(input, init)
     }
     const countingProviderFetch: typeof fetch = (input, init) => {
       providerRequests++
-      return fetch(input, init)
+      return globalFetch(input, init)
     }
     handler = createRefreshMiddleware({
       secret: config.secret,
       providers: { oidc: oidc({ issuer: config.issuer, clientId: config.clientId, clientSecret: config.clientSecret }) },
       store:
         config.store === 'upstash'
-          ? upstashStore(new Redis({ url: config.redisUrl!, token: config.redisToken!, retry: false, fetch: countingRedisFetch } as ConstructorParameters<typeof Redis>[0]), { prefix: config.prefix ?? 'edge-refresh:' })
+          ? upstashStore(new Redis({ url: config.redisUrl!, token: config.redisToken!, retry: false }), { prefix: config.prefix ?? 'edge-refresh:' })
           : memoryStore(),
       ...(config.skewSeconds !== undefined ? { skewSeconds: config.skewSeconds } : {}),
       fetch: countingProviderFetch,
