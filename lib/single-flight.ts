@@ -32,8 +32,8 @@ export interface SingleFlightOptions {
   /** First poll delay of a waiter; grows by half each poll up to `pollMaxMs`. Default 10 ms. */
   pollStartMs?: number
   /**
-   * Longest pause between two polls of a waiter. Default 50 ms: a waiter learns of a result at most
-   * this late, and a refresh rarely takes more than a few hundred ms, so a waiter makes about ten
+   * Longest pause between two polls of a waiter. Default 25 ms: a waiter learns of a result at most
+   * this late, and a refresh rarely takes more than a few hundred ms, so a waiter makes a dozen or so
    * round trips at most. A doubling backoff would make waiters the slowest part of a storm.
    */
   pollMaxMs?: number
@@ -76,7 +76,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
   const deadTtlMs = options.deadTtlMs ?? 120_000
   const retryAfterMs = options.retryAfterMs ?? 2_000
   const pollStartMs = options.pollStartMs ?? 10
-  const pollMaxMs = options.pollMaxMs ?? 50
+  const pollMaxMs = options.pollMaxMs ?? 25
   const maxClaims = options.maxClaims ?? 3
   const now = options.now ?? Date.now
 
