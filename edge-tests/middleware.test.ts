@@ -325,6 +325,22 @@ describe('single flight in one isolate', () => {
   })
 })
 
+describe('regressions', () => {
+  it('a result handed over inside the skew window is not refreshed again when the token lifetime is shorter than skewSeconds', async () => {
+    // The provider's tokens live 4 s; with a 600 s skew every new token is "inside the window". The
+    // engine once followed such a hand-over with a second refresh, so concurrent requests got
+    // different tokens and the provider saw a chain of refreshes.
+    const { cookies, name } = await expiredSession()
+    const handler = middleware({ skewSeconds: 600 })
+    const responses = await Promise.all(Array.from({ length: 10 }, () => handler(pageRequest('/', cookies))))
+    const late = await handler(pageRequest('/', cookies))
+    const tokens = new Set<unknown>()
+    for (const response of [...responses, late]) tokens.add((await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!.access_token)
+    expect(tokens.size).toBe(1)
+    expect((await providerStats()).refreshRequests).toBe(1)
+  })
+})
+
 describe('misuse at creation', () => {
   it.each([
     ['CONFIG_SECRET_MISSING', { secret: '' }],

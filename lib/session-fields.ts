@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose'
+import { accessTokenExpiry } from './access-token-expiry'
 import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens } from './types'
 
 /** A decoded session JWT payload, as next-auth's `jwt` callback returns it. */
@@ -52,17 +52,9 @@ function readExpiry(payload: SessionPayload, accessToken: string, nowSeconds: nu
   if (raw !== undefined && raw - nowSeconds <= IMPLAUSIBLE_LIFETIME_SECONDS) return Math.floor(raw)
   // Unknown or implausible: trust the access token's own `exp` when it is a JWT (Cognito's are),
   // otherwise call it expired so that the next request refreshes it once and stores a sane value.
-  return jwtExpiry(accessToken) ?? nowSeconds
+  return accessTokenExpiry(accessToken) ?? nowSeconds
 }
 
-function jwtExpiry(accessToken: string): number | undefined {
-  try {
-    const exp = decodeJwt(accessToken).exp
-    return typeof exp === 'number' ? exp : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * Returns a new payload holding `tokens` in the Auth.js field names, with the older recipes'

@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi'
-import { decodeJwt } from 'jose'
+import { accessTokenExpiry } from '../access-token-expiry'
 import { ProviderDiscoveryError, RefreshConfigError, describeError } from '../errors'
 import type { RefreshOutcome } from '../types'
 import type { ProviderContext, RefreshProvider } from './provider'
@@ -76,7 +76,7 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
         const result = await oauth.processRefreshTokenResponse(as, client, response)
         const now = context.nowSeconds()
         const expiresAt =
-          typeof result.expires_in === 'number' ? Math.floor(now + result.expires_in) : (jwtExpiry(result.access_token) ?? now + defaultExpiresIn)
+          typeof result.expires_in === 'number' ? Math.floor(now + result.expires_in) : (accessTokenExpiry(result.access_token) ?? now + defaultExpiresIn)
         return {
           reason: 'refreshed',
           tokens: {
@@ -105,14 +105,6 @@ function classify(error: unknown): RefreshOutcome {
   return { reason: 'transient', detail: describeError(error) }
 }
 
-function jwtExpiry(token: string): number | undefined {
-  try {
-    const exp = decodeJwt(token).exp
-    return typeof exp === 'number' ? exp : undefined
-  } catch {
-    return undefined
-  }
-}
 
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
