@@ -33,7 +33,7 @@ async function storm(store: IsolateConfig['store']) {
       return value ? decodeWith('next-auth-v4', NAME, value) : null
     }),
   )
-  return { tokens, responses, sessions }
+  return { tokens, responses, sessions, isolates }
 }
 
 beforeEach(async () => {
@@ -42,7 +42,7 @@ beforeEach(async () => {
 
 describe(`cross-isolate storm: ${REQUESTS} requests over ${ISOLATES} EdgeVM isolates`, () => {
   it('with upstashStore: exactly 1 provider refresh, one new access token for all, nobody logged out', async () => {
-    const { tokens, responses, sessions } = await storm('upstash')
+    const { tokens, responses, sessions, isolates } = await storm('upstash')
     const stats = await providerStats()
     expect(stats.refreshRequests).toBe(1)
     expect(stats.reuseDetected).toBe(0)
@@ -57,6 +57,13 @@ describe(`cross-isolate storm: ${REQUESTS} requests over ${ISOLATES} EdgeVM isol
     const finalRefreshToken = sessions[0]!.refresh_token as string
     expect(new Set(sessions.map((session) => session!.refresh_token)).size).toBe(1)
     expect((await refreshDirectly(finalRefreshToken)).status).toBe(200)
+
+    // The in-isolate map stands in front of the store: 25 requests in an isolate make one claim
+    // (plus a waiter's polls), not 25. The leader claims and publishes: 2 round trips.
+    const leaders = isolates.filter((isolate) => isolate.providerRequests() > 0)
+    expect(leaders).toHaveLength(1)
+    expect(leaders[0]!.redisRequests()).toBe(2)
+    for (const isolate of isolates) expect(isolate.redisRequests()).toBeLessThan(REQUESTS / ISOLATES)
   })
 
   it('with memoryStore in each isolate: several provider calls and the login is lost (what Redis buys)', async () => {
