@@ -43,6 +43,10 @@ beforeEach(async () => {
   await providerHook('reset')
 })
 
+it('runs in the edge-runtime VM (the Vercel Edge globals)', () => {
+  expect((globalThis as { EdgeRuntime?: unknown }).EdgeRuntime).toBe('edge-runtime')
+})
+
 describe('fresh sessions', () => {
   it('passes a fresh session through untouched, with no provider call', async () => {
     const tokens = await signInAtProvider()
