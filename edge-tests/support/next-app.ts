@@ -104,8 +104,8 @@ function releaseLock(): void {
 }
 
 /** The environment every child gets: enough to run, nothing from the app's configuration. */
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = { NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1' }
+function baseEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1' }
   for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ'] as const) {
     const value = process.env[name]
     if (value !== undefined) env[name] = value
@@ -144,7 +144,7 @@ export async function ensureNextBuild(): Promise<{ built: boolean; hash: string 
         clearTimeout(timer)
         resolve(error.message)
       })
-      child.once('exit', (exitCode, signal) => {
+      child.once('exit', (exitCode: number | null, signal: NodeJS.Signals | null) => {
         clearTimeout(timer)
         resolve(exitCode ?? String(signal))
       })
@@ -186,9 +186,10 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 /**
  * Runs `next start -H 127.0.0.1 -p <port>` on the existing build and resolves once it answers HTTP.
  *
- * @param env The app's environment (NEXTAUTH_SECRET, OIDC_*, …); nothing else from this process leaks in.
+ * @param options.env The app's environment (NEXTAUTH_SECRET, OIDC_*, …); nothing else from this process leaks in.
+ * @param options.name Log file name in artifacts/ (without `.log`). Default `next-start-<port>`.
  */
-export async function startNextServer(options: { port: number; env: Record<string, string> }): Promise<NextServer> {
+export async function startNextServer(options: { port: number; env: Record<string, string>; name?: string }): Promise<NextServer> {
   if (!exitHookInstalled) {
     exitHookInstalled = true
     process.on('exit', () => {
@@ -198,12 +199,12 @@ export async function startNextServer(options: { port: number; env: Record<strin
   const { port } = options
   const url = `http://127.0.0.1:${port}`
   mkdirSync(ARTIFACTS, { recursive: true })
-  const log = createWriteStream(join(ARTIFACTS, `next-start-${port}.log`))
+  const log = createWriteStream(join(ARTIFACTS, `${options.name ?? `next-start-${port}`}.log`))
   const tail: string[] = []
   // detached: its own process group, so stop() reaches any worker it forks.
   const child = spawn(process.execPath, [NEXT_BIN, 'start', '--hostname', '127.0.0.1', '--port', String(port)], {
     cwd: ROOT,
-    env: { ...baseEnv(), ...options.env },
+    env: { ...baseEnv(), ...options.env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
@@ -217,7 +218,7 @@ export async function startNextServer(options: { port: number; env: Record<strin
   child.stderr?.on('data', keep)
   let exited: string | undefined
   const exitedPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       exited = signal ?? `code ${String(code)}`
       live.delete(child)
       resolve()

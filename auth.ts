@@ -1,0 +1,90 @@
+/**
+ * next-auth v4 configuration (Node runtime: route handlers, server components, server actions).
+ *
+ * Built lazily, on first use, because `next build` imports route modules while no deployment
+ * variables may be present; the first request then fails with the EnvError from `env.ts` that names
+ * every missing variable. `next.config.ts` runs the same check when `next dev` / `next start` boot.
+ */
+import type { AuthOptions, Session } from 'next-auth'
+import type { JWT } from 'next-auth/jwt'
+import type { OAuthConfig } from 'next-auth/providers/oauth'
+import CognitoProvider from 'next-auth/providers/cognito'
+import GoogleProvider from 'next-auth/providers/google'
+import { GOOGLE_AUTHORIZATION_PARAMS, refreshCallbacks, type RefreshedSessionFields } from './lib'
+import { appEnv, SESSION_MAX_AGE_SECONDS, type AppEnv, type ProviderEnv } from './env'
+import { refreshOptions, SIGN_IN_PATH } from './refresh-options'
+
+export { SIGN_IN_PATH }
+
+/** The session `useSession()` / `getServerSession()` return: next-auth's, plus the refresh fields. */
+export type AppSession = Session & RefreshedSessionFields
+
+interface OidcProfile {
+  sub: string
+  name?: string
+  preferred_username?: string
+  email?: string
+  picture?: string
+}
+
+function nextAuthProvider(provider: ProviderEnv) {
+  switch (provider.id) {
+    case 'cognito':
+      return CognitoProvider({ clientId: provider.clientId, clientSecret: provider.clientSecret, issuer: provider.issuer })
+    case 'google':
+      // Without access_type=offline (and prompt=consent) Google issues no refresh token at all.
+      return GoogleProvider({ clientId: provider.clientId, clientSecret: provider.clientSecret, authorization: { params: { ...GOOGLE_AUTHORIZATION_PARAMS } } })
+    case 'oidc': {
+      const oidc: OAuthConfig<OidcProfile> = {
+        id: 'oidc',
+        name: provider.demo ? 'Local demo provider' : new URL(provider.issuer).host,
+        type: 'oauth',
+        wellKnown: `${provider.issuer}/.well-known/openid-configuration`,
+        // offline_access asks for a refresh token; most providers grant it only with prompt=consent.
+        authorization: { params: { scope: provider.scope, prompt: 'consent' } },
+        clientId: provider.clientId,
+        clientSecret: provider.clientSecret,
+        checks: ['pkce', 'state'],
+        idToken: true,
+        profile: (profile) => ({
+          id: profile.sub,
+          name: profile.name ?? profile.preferred_username ?? profile.sub,
+          email: profile.email ?? null,
+          image: profile.picture ?? null,
+        }),
+      }
+      return oidc
+    }
+  }
+}
+
+/** Builds next-auth's options from a validated environment. */
+export function buildAuthOptions(env: AppEnv): AuthOptions {
+  // Skew 0 here, on purpose: the middleware refreshes every page, RSC, server action and
+  // /api/auth/session request before it reaches this code, so the callbacks only ever refresh a
+  // token that is already expired (a route outside the matcher, or after a transient failure).
+  // Refreshing early here would be harmful: a server component cannot write cookies, so its new
+  // tokens would reach the browser only through the store's short-lived hand-off, and with the
+  // memory store (no Upstash) the Edge middleware would not see them at all and present the same
+  // refresh token a second time.
+  const callbacks = refreshCallbacks({ ...refreshOptions(env), skewSeconds: 0 })
+  return {
+    secret: env.secret,
+    providers: env.providers.map(nextAuthProvider),
+    session: { strategy: 'jwt', maxAge: SESSION_MAX_AGE_SECONDS },
+    // The app's own page: it explains a login that ended (RefreshTokenError) before asking again.
+    pages: { signIn: SIGN_IN_PATH },
+    callbacks: {
+      jwt: (params) => callbacks.jwt(params) as Promise<JWT>,
+      session: (params) => callbacks.session({ session: params.session as Session & Record<string, unknown>, token: params.token }),
+    },
+  }
+}
+
+let cached: AuthOptions | undefined
+
+/** next-auth's options, built once per server process. Throws EnvError for a bad environment. */
+export function getAuthOptions(): AuthOptions {
+  cached ??= buildAuthOptions(appEnv())
+  return cached
+}

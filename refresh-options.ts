@@ -1,0 +1,46 @@
+/**
+ * The refresh library's options, built from the validated environment. Shared by `middleware.ts`
+ * (Edge runtime) and `auth.ts` (Node runtime), so both refresh with the same secret, providers,
+ * store and session max age. Edge-safe: Web APIs and `@upstash/redis` only.
+ */
+import { Redis } from '@upstash/redis'
+import { cognito, google, memoryStore, oidc, upstashStore, type RefreshEngineOptions, type RefreshProvider, type RefreshStore } from './lib'
+import { SESSION_MAX_AGE_SECONDS, type AppEnv } from './env'
+
+/** next-auth's sign-in page (`pages.signIn`), and where the middleware sends a page navigation whose login has ended. */
+export const SIGN_IN_PATH = '/signin'
+
+/** Refresh providers keyed by the next-auth provider id stored in the session (`provider`). */
+export function refreshProviders(env: AppEnv): Record<string, RefreshProvider> {
+  const providers: Record<string, RefreshProvider> = {}
+  for (const provider of env.providers) {
+    if (provider.id === 'cognito') providers.cognito = cognito({ issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret })
+    else if (provider.id === 'google') providers.google = google({ clientId: provider.clientId, clientSecret: provider.clientSecret })
+    else providers.oidc = oidc({ issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret })
+  }
+  return providers
+}
+
+/**
+ * Upstash Redis when configured (shared by every isolate, region and server), else memory.
+ * The memory store coordinates one isolate only: the Edge middleware and the Node route handlers
+ * each hold their own, so `auth.ts` keeps its callbacks from refreshing early (see there).
+ */
+export function refreshStore(env: AppEnv): RefreshStore {
+  if (!env.upstash) return memoryStore()
+  // The library bounds each store call itself (storeTimeoutMs) and falls back when Redis is slow;
+  // the client's own retries (seconds of backoff) would only delay that.
+  const redis = new Redis({ url: env.upstash.url, token: env.upstash.token, retry: false, enableTelemetry: false })
+  return upstashStore(redis, { prefix: 'edge-refresh:' })
+}
+
+/** Everything the middleware and the callbacks share. */
+export function refreshOptions(env: AppEnv): RefreshEngineOptions {
+  return {
+    secret: env.secret,
+    providers: refreshProviders(env),
+    store: refreshStore(env),
+    sessionMaxAge: SESSION_MAX_AGE_SECONDS,
+    ...(env.skewSeconds !== undefined ? { skewSeconds: env.skewSeconds } : {}),
+  }
+}
