@@ -60,4 +60,29 @@ describe('refreshCallbacks', () => {
     expect(token.error).toBe('RefreshTokenError')
     expect(token).not.toHaveProperty('refresh_token')
   })
+
+  it('regression: a refresh made by the jwt callback outlives the grace window, so the old cookie never presents a spent token', async () => {
+    // Inside a server component the callback cannot write the cookie. Its result used to be kept
+    // for graceSeconds only: the browser's next request, minutes later, presented the spent refresh
+    // token and the provider's reuse detection ended the login.
+    let offsetMs = 0
+    const now = () => Date.now() + offsetMs
+    const store = memoryStore({ now })
+    const tokens = await signInAtProvider()
+    const name = COOKIE_NAMES['next-auth-v4'].plain
+    const payload = sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) - 5 })
+    const options = { secret: SECRET, providers: providers(), store, now, graceSeconds: 60, logger: quietLogger }
+
+    const refreshed = await refreshCallbacks(options).jwt({ token: payload })
+    expect(refreshed.access_token).not.toBe(tokens.access_token)
+
+    offsetMs = 10 * 60 * 1000
+    const response = await createRefreshMiddleware(options)(pageRequest('/', { [name]: await encodeWith('next-auth-v4', name, payload) }))
+    const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
+    expect(session.error).toBeUndefined()
+    const stats = await providerStats()
+    expect(stats.reuseDetected).toBe(0)
+    // The stored result's own token has expired by then too: one more refresh, with the new token.
+    expect(stats.refreshRequests).toBe(2)
+  })
 })

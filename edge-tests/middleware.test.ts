@@ -226,6 +226,16 @@ describe('failures', () => {
     expect(response.headers.get('cache-control')).toBe('private, no-store')
   })
 
+  it('regression: an ended login found on the sign-in page itself sends the callback home, not back to sign-in', async () => {
+    const { tokens, cookies } = await expiredSession()
+    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    const response = await middleware({ signInPath: '/signin' })(pageRequest('/signin?x=1', cookies))
+    expect(response.status).toBe(307)
+    const location = new URL(response.headers.get('location')!)
+    expect(location.pathname).toBe('/signin')
+    expect(location.searchParams.get('callbackUrl')).toBe('/')
+  })
+
   for (const [kind, path, headers] of [
     ['an RSC request', '/reports', { rsc: '1', 'sec-fetch-mode': 'cors', accept: 'text/x-component' }],
     ['a prefetch', '/reports', { 'next-router-prefetch': '1', rsc: '1', 'sec-fetch-mode': 'cors' }],

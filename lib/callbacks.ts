@@ -63,8 +63,10 @@ export function refreshCallbacks(options: RefreshCallbacksOptions) {
       }
       const tokens = readSessionTokens(token, nowSeconds())
       if (!tokens) return token
-      const result = await engine.run(tokens, typeof token.exp === 'number' ? { sessionExpiresAt: token.exp } : {})
-      if (result.reason === 'refreshed') return withRefreshedTokens(token, result.tokens)
+      // Inside a server component next-auth cannot write the cookie, so the result is kept in the
+      // store for as long as the old cookie lives (see RunOptions.deliversCookie).
+      const result = await engine.run(tokens, { deliversCookie: false, ...(typeof token.exp === 'number' ? { sessionExpiresAt: token.exp } : {}) })
+      if (result.reason === 'refreshed') return withRefreshedTokens(token, result.tokens, nowSeconds())
       if (result.reason === 'invalid_grant') return withLoginEnded(token)
       return token
     },

@@ -92,7 +92,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         const { tokens } = result
         // Same old cookie + same new tokens → the same new cookie; the access token names the tokens.
         const jwt = await encoded.get(`${digest}:${await digestOf(tokens.access_token)}`, () =>
-          encodeSession(withRefreshedTokens(payload, tokens), location, engine.secrets, engine.sessionMaxAge),
+          encodeSession(withRefreshedTokens(payload, tokens, nowSeconds()), location, engine.secrets, engine.sessionMaxAge),
         )
         return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
       }
@@ -119,8 +119,10 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
 
   const signInUrl = (request: NextRequest): URL => {
     const url = request.nextUrl.clone()
-    // A path, never an absolute URL: the callback cannot leave this origin.
-    const callbackUrl = `${request.nextUrl.pathname}${request.nextUrl.search}`
+    // A path, never an absolute URL: the callback cannot leave this origin. Sending the sign-in
+    // page back to itself after sign-in would strand the user there, so it goes home instead.
+    const here = request.nextUrl.pathname
+    const callbackUrl = here === signInPath ? '/' : `${here}${request.nextUrl.search}`
     url.pathname = signInPath
     url.search = `?callbackUrl=${encodeURIComponent(callbackUrl)}`
     return url

@@ -49,6 +49,13 @@ export interface RunOptions {
   waitUntil?: (promise: Promise<unknown>) => void
   /** Expiry of the session cookie that carried these tokens, epoch seconds (the JWT's `exp`). */
   sessionExpiresAt?: number
+  /**
+   * Whether the caller will put the refreshed tokens into the browser's cookie itself. Default
+   * true (the middleware's foreground path). A caller that may not (a background refresh, the `jwt`
+   * callback inside a server component) passes false: the browser keeps the old cookie, so the
+   * result must outlive it in the store.
+   */
+  deliversCookie?: boolean
 }
 
 /** Decision + single flight + provider, without any cookie I/O. Used by the middleware and the callbacks. */
@@ -93,12 +100,12 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
   const onlyProvider = Object.keys(providers).length === 1 ? Object.keys(providers)[0] : undefined
   const context = { fetch: fetchImpl, nowSeconds: () => Math.floor(now() / 1000), timeoutMs: providerTimeoutMs }
 
-  const resultTtlMs = (background: boolean, sessionExpiresAt: number | undefined): number => {
-    if (!background || sessionExpiresAt === undefined) return graceSeconds * 1000
-    // A background result never reached the browser: the old cookie will come back, possibly much
-    // later. Keep the result as long as that cookie can be decoded, or its refresh token would be
-    // presented again and a provider with reuse detection would end the login.
-    const remaining = Math.min(sessionExpiresAt - context.nowSeconds(), sessionMaxAge)
+  const resultTtlMs = (deliversCookie: boolean, sessionExpiresAt: number | undefined): number => {
+    if (deliversCookie) return graceSeconds * 1000
+    // A result that does not reach the browser now leaves the old cookie there, to come back
+    // possibly much later. Keep the result as long as that cookie can be decoded, or its refresh
+    // token would be presented again and a provider with reuse detection would end the login.
+    const remaining = Math.min((sessionExpiresAt ?? context.nowSeconds() + sessionMaxAge) - context.nowSeconds(), sessionMaxAge)
     return Math.max(graceSeconds, remaining) * 1000
   }
 
@@ -124,7 +131,7 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         const refreshToken = current.refresh_token!
         const call = () => provider.refresh(refreshToken, context)
         const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined
-        const ttlMs = resultTtlMs(background, runOptions.sessionExpiresAt)
+        const ttlMs = resultTtlMs(!background && runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
         const step = background
           ? await flight.refreshInBackground(refreshToken, call, ttlMs, runOptions.waitUntil!)
           : await flight.refresh(refreshToken, call, ttlMs)

@@ -58,15 +58,19 @@ function readExpiry(payload: SessionPayload, accessToken: string, nowSeconds: nu
 
 /**
  * Returns a new payload holding `tokens` in the Auth.js field names, with the older recipes'
- * fields and any previous `error` removed. Other claims (`sub`, `name`, `email`, …) are kept.
+ * fields and any previous `error` removed, and `refreshed_at` set. Other claims (`sub`, `name`,
+ * `email`, …) are kept.
  *
  * @param payload The decoded session JWT.
  * @param tokens The refreshed tokens.
+ * @param nowSeconds When the refresh was applied, epoch seconds: stored as `refreshed_at`, so an
+ * app can show when its token was last renewed.
  */
-export function withRefreshedTokens(payload: SessionPayload, tokens: RefreshedTokens): SessionPayload {
+export function withRefreshedTokens(payload: SessionPayload, tokens: RefreshedTokens, nowSeconds: number): SessionPayload {
   const next: SessionPayload = { ...payload }
   for (const field of LEGACY_FIELDS) delete next[field]
   delete next.error
+  next.refreshed_at = nowSeconds
   next.access_token = tokens.access_token
   next.expires_at = tokens.expires_at
   next.refresh_token = tokens.refresh_token
