@@ -263,37 +263,35 @@ function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }
 
-/** https anywhere; plain http only on loopback (a local provider), as the refresh library requires. */
-function checkIssuer(name: string, value: string, problems: string[]): boolean {
+/**
+ * Parses a URL that must use https, or plain http on loopback only (a local provider or Redis),
+ * as the refresh library requires. Records the problem and returns undefined otherwise.
+ */
+function secureUrl(name: string, value: string, example: string, problems: string[]): URL | undefined {
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    problems.push(`${name} is malformed: expected an absolute URL such as https://issuer.example.com, got "${value}"`)
+    problems.push(`${name} is malformed: expected an absolute URL such as ${example}, got "${value}"`)
+    return undefined
+  }
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return url
+  problems.push(`${name} is malformed: it must use https (plain http only for 127.0.0.1 / localhost), got "${value}"`)
+  return undefined
+}
+
+function checkIssuer(name: string, value: string, problems: string[]): boolean {
+  const url = secureUrl(name, value, 'https://issuer.example.com', problems)
+  if (!url) return false
+  if (url.search || url.hash) {
+    problems.push(`${name} is malformed: an issuer has no query or fragment, got "${value}"`)
     return false
   }
-  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    if (url.search || url.hash) {
-      problems.push(`${name} is malformed: an issuer has no query or fragment, got "${value}"`)
-      return false
-    }
-    return true
-  }
-  problems.push(`${name} is malformed: it must use https (plain http only for 127.0.0.1 / localhost), got "${value}"`)
-  return false
+  return true
 }
 
 function checkRestUrl(name: string, value: string, problems: string[]): boolean {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    problems.push(`${name} is malformed: expected the REST URL such as https://xyz.upstash.io, got "${value}"`)
-    return false
-  }
-  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return true
-  problems.push(`${name} is malformed: it must use https (plain http only for 127.0.0.1 / localhost), got "${value}"`)
-  return false
+  return secureUrl(name, value, 'https://xyz.upstash.io', problems) !== undefined
 }
 
 /**
