@@ -180,6 +180,36 @@ describe('single flight across isolates through Redis', () => {
   })
 })
 
+describe('a slow store', () => {
+  it('regression: a Redis slower than storeTimeoutMs is bypassed by a direct refresh whose result still reaches the store', async () => {
+    const slow = redis()
+    const delayed = {
+      eval: (async (...args: Parameters<Redis['eval']>) => {
+        await new Promise((resolve) => setTimeout(resolve, 400))
+        return slow.eval(...args)
+      }) as Redis['eval'],
+      mget: slow.mget.bind(slow) as Redis['mget'],
+    }
+    const warnings: string[] = []
+    const handler = isolate({ store: upstashStore(delayed, { prefix }), storeTimeoutMs: 100, logger: { warn: (message: string) => void warnings.push(message), error: () => {} } })
+    const { tokens, cookies } = await session(-5)
+    const started = Date.now()
+    const response = await handler(pageRequest('/', cookies))
+    expect(Date.now() - started).toBeLessThan(400)
+    expect((await sessionOf(response))!.access_token).not.toBe(tokens.access_token)
+    expect(warnings.some((warning) => warning.includes('slower than 100 ms'))).toBe(true)
+    expect((await providerStats()).refreshRequests).toBe(1)
+
+    // The slow store still received the result: another isolate with the old cookie, once its
+    // lease lapses, finds it instead of presenting the spent refresh token.
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    const other = await isolate({ leaseMs: 6000 })(pageRequest('/', cookies))
+    expect((await sessionOf(other))!.access_token).toBe((await sessionOf(response))!.access_token)
+    expect((await providerStats()).refreshRequests).toBe(1)
+    expect((await providerStats()).reuseDetected).toBe(0)
+  })
+})
+
 describe('proactive refresh', () => {
   it('inside the skew window the request passes at once; the refresh runs in waitUntil and the next request picks it up', async () => {
     const { tokens, cookies } = await session(30)

@@ -66,6 +66,8 @@ class StoreUnavailableError extends Error {
 }
 
 const LOCAL_RESULTS_MAX = 1000
+/** Lock id of a result published without holding the lock; it matches no lock, so none is released. */
+const FALLBACK_LOCK_ID = 'fallback-without-lock'
 const WARN_INTERVAL_MS = 60_000
 
 /** Creates the single-flight coordinator. See {@link SingleFlightOptions} for defaults. */
@@ -136,10 +138,15 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       return { reason: 'transient', detail: outcome.detail }
     }
     const stored: StoredResult = outcome.reason === 'refreshed' ? { kind: 'refreshed', tokens: outcome.tokens } : { kind: 'dead' }
+    const sealed = await sealer.seal(stored)
+    const storeTtl = stored.kind === 'dead' ? deadTtlMs : ttlMs
     if (lockId) {
-      const sealed = await sealer.seal(stored)
-      const storeTtl = stored.kind === 'dead' ? deadTtlMs : ttlMs
       await guarded(() => store.publish(key, lockId, sealed, storeTtl)).catch(warnOutage)
+    } else {
+      // Refreshed without the lock (the store was down or slow). If it is merely slow, the result
+      // may still land there, and other isolates must find it rather than present the spent
+      // token. Best effort and not awaited: the request must not wait on a store judged unusable.
+      void store.publish(key, FALLBACK_LOCK_ID, sealed, storeTtl).catch(() => {})
     }
     return outcome.reason === 'refreshed'
       ? { reason: 'refreshed', tokens: outcome.tokens, source: 'provider' }
