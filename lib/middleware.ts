@@ -63,6 +63,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   const decoded = createMemo<SessionPayload | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
   const encoded = createMemo<string>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
   const nowSeconds = () => Math.floor(engine.now() / 1000)
+  const unknownProvidersReported = new Set<string | undefined>()
 
   const handle = async (request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> => {
     const found = findSessionCookie(request.cookies, cookieOptions)
@@ -107,7 +108,10 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         return forwardWithSession(request, write)
       }
       case 'unknown-provider':
-        engine.logger.warn(`[edge-refresh] session names provider "${result.provider ?? '(none)'}", which is not in options.providers; its token cannot be refreshed`)
+        if (!unknownProvidersReported.has(result.provider)) {
+          unknownProvidersReported.add(result.provider)
+          engine.logger.warn(`[edge-refresh] session names provider "${result.provider ?? '(none)'}", which is not in options.providers; its token cannot be refreshed (reported once per isolate)`)
+        }
         return NextResponse.next()
       case 'transient':
         engine.logger.warn(`[edge-refresh] refresh failed transiently (${result.detail}); session left as it is`)

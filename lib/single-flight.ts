@@ -7,12 +7,14 @@ import type { Logger, RefreshOutcome, RefreshedTokens } from './types'
  * What single flight came to for one request. `source` says where the answer came from:
  * this request's own provider call, another request in this isolate, or the shared store.
  * - `pending`: a background refresh is under way (or led elsewhere); the request goes on as it is.
+ * - `backoff`: this token failed transiently a moment ago; no new attempt yet.
  */
 export type FlightResult =
   | { reason: 'refreshed'; tokens: RefreshedTokens; source: FlightSource }
   | { reason: 'invalid_grant'; source: FlightSource }
   | { reason: 'transient'; detail: string }
   | { reason: 'pending' }
+  | { reason: 'backoff' }
 
 /** Where a {@link FlightResult} came from. */
 export type FlightSource = 'provider' | 'isolate' | 'store'
@@ -211,7 +213,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       if (local) return local
       const running = inFlight.get(key)
       if (running) return joined(await running)
-      if (inBackoff(key)) return { reason: 'transient', detail: 'backing off after a transient failure' }
+      if (inBackoff(key)) return { reason: 'backoff' }
       return share(key, ttlMs, () => coordinate(key, call, ttlMs))
     },
 
@@ -219,7 +221,8 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       const key = await sealer.keyFor(refreshToken)
       const local = known(key)
       if (local) return local
-      if (inFlight.has(key) || inBackoff(key)) return { reason: 'pending' }
+      if (inFlight.has(key)) return { reason: 'pending' }
+      if (inBackoff(key)) return { reason: 'backoff' }
       let claim
       try {
         claim = await guarded(() => store.claim(key, leaseMs))
