@@ -17,6 +17,8 @@
  * error that names every missing variable instead of silently running the demo.
  */
 
+import { isLoopbackHostname } from './lib/loopback'
+
 /** Access tokens of the embedded provider live this long; refresh this close to the end (seconds). */
 export const DEMO_SKEW_SECONDS = 10
 
@@ -259,10 +261,6 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
-}
-
 /**
  * Parses a URL that must use https, or plain http on loopback only (a local provider or Redis),
  * as the refresh library requires. Records the problem and returns undefined otherwise.
@@ -275,7 +273,7 @@ function secureUrl(name: string, value: string, example: string, problems: strin
     problems.push(`${name} is malformed: expected an absolute URL such as ${example}, got "${value}"`)
     return undefined
   }
-  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return url
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHostname(url.hostname))) return url
   problems.push(`${name} is malformed: it must use https (plain http only for 127.0.0.1 / localhost), got "${value}"`)
   return undefined
 }

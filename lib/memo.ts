@@ -1,3 +1,5 @@
+import { setBounded } from './bounded-map'
+
 /**
  * A small per-isolate memo: concurrent and repeated computations for the same key share one
  * promise for `ttlMs`. Bounded: past `maxEntries` the oldest entry goes first.
@@ -20,9 +22,8 @@ export function createMemo<V>(ttlMs: number, maxEntries: number, now: () => numb
       if (entry && entry.until > now()) return entry.value
       if (entry) entries.delete(key)
       const value = compute()
-      entries.set(key, { value, until: now() + ttlMs })
+      setBounded(entries, key, { value, until: now() + ttlMs }, maxEntries)
       value.catch(() => entries.delete(key))
-      if (entries.size > maxEntries) entries.delete(entries.keys().next().value as string)
       return value
     },
   }

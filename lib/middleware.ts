@@ -1,9 +1,10 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server'
-import { base64url } from 'jose'
 import { forwardWithSession, planSessionCookies, redirectWithSession, withSessionCookies } from './cookie-writer'
 import { describeError, RefreshConfigError } from './errors'
 import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from './refresh-engine'
 import { classifyRequest } from './request-kind'
+import { setBounded } from './bounded-map'
+import { sha256Base64url } from './digest'
 import { createMemo } from './memo'
 import { decodeSession, encodeSession, findSessionCookie, type SessionCookieLocation, type SessionFormat } from './session-cookie'
 import { REFRESH_TOKEN_ERROR } from './types'
@@ -68,7 +69,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   const handle = async (request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> => {
     const found = findSessionCookie(request.cookies, cookieOptions)
     if (!found) return NextResponse.next()
-    const digest = await digestOf(found.jwt)
+    const digest = await sha256Base64url(found.jwt)
     const freshUntil = judged.get(digest)
     if (freshUntil !== undefined && nowSeconds() < freshUntil) return NextResponse.next()
 
@@ -82,7 +83,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
       ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
     })
     if (result.reason === 'passed' && result.decision.reason === 'fresh') {
-      remember(judged, digest, tokens.expires_at - engine.skewSeconds)
+      setBounded(judged, digest, tokens.expires_at - engine.skewSeconds, JUDGED_MAX)
     }
     return respond(request, found.location, digest, payload, result)
   }
@@ -92,7 +93,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
       case 'refreshed': {
         const { tokens } = result
         // Same old cookie + same new tokens → the same new cookie; the access token names the tokens.
-        const jwt = await encoded.get(`${digest}:${await digestOf(tokens.access_token)}`, () =>
+        const jwt = await encoded.get(`${digest}:${await sha256Base64url(tokens.access_token)}`, () =>
           encodeSession(withRefreshedTokens(payload, tokens, nowSeconds()), location, engine.secrets, engine.sessionMaxAge),
         )
         return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
@@ -142,12 +143,4 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   }
 }
 
-async function digestOf(value: string): Promise<string> {
-  return base64url.encode(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value))))
-}
-
-function remember(judged: Map<string, number>, digest: string, until: number): void {
-  judged.set(digest, until)
-  if (judged.size > JUDGED_MAX) judged.delete(judged.keys().next().value as string)
-}
 

@@ -1,4 +1,5 @@
-import { CompactEncrypt, compactDecrypt, base64url } from 'jose'
+import { CompactEncrypt, compactDecrypt } from 'jose'
+import { sha256Base64url } from './digest'
 import type { RefreshedTokens } from './types'
 
 /**
@@ -31,10 +32,7 @@ const SEAL_KEY_INFO = 'next-auth-edge-refresh store sealing key'
 export function createSealer(secrets: readonly string[]): Sealer {
   const keys = secrets.map((secret) => deriveKey(secret))
   return {
-    async keyFor(refreshToken) {
-      const digest = await crypto.subtle.digest('SHA-256', encoder.encode(refreshToken))
-      return base64url.encode(new Uint8Array(digest))
-    },
+    keyFor: sha256Base64url,
     async seal(result) {
       return new CompactEncrypt(encoder.encode(JSON.stringify(result)))
         .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })

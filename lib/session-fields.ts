@@ -55,7 +55,6 @@ function readExpiry(payload: SessionPayload, accessToken: string, nowSeconds: nu
   return accessTokenExpiry(accessToken) ?? nowSeconds
 }
 
-
 /**
  * Returns a new payload holding `tokens` in the Auth.js field names, with the older recipes'
  * fields and any previous `error` removed, and `refreshed_at` set. Other claims (`sub`, `name`,

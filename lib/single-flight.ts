@@ -1,3 +1,4 @@
+import { setBounded } from './bounded-map'
 import { describeError } from './errors'
 import type { Sealer, StoredResult } from './sealing'
 import type { RefreshStore } from './stores/store'
@@ -92,9 +93,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
 
   const remember = (key: string, result: FlightResult, ttlMs: number): void => {
     if (result.reason !== 'refreshed' && result.reason !== 'invalid_grant') return
-    settled.delete(key)
-    settled.set(key, { result, until: now() + ttlMs })
-    if (settled.size > LOCAL_RESULTS_MAX) settled.delete(settled.keys().next().value as string)
+    setBounded(settled, key, { result, until: now() + ttlMs }, LOCAL_RESULTS_MAX)
   }
   const known = (key: string): FlightResult | undefined => {
     const entry = settled.get(key)

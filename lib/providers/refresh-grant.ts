@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi'
 import { accessTokenExpiry } from '../access-token-expiry'
+import { isLoopbackHostname } from '../loopback'
 import { ProviderDiscoveryError, RefreshConfigError, describeError } from '../errors'
 import type { RefreshOutcome } from '../types'
 import type { ProviderContext, RefreshProvider } from './provider'
@@ -41,7 +42,7 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
     method === 'none' ? oauth.None() : method === 'client_secret_post' ? oauth.ClientSecretPost(settings.clientSecret!) : oauth.ClientSecretBasic(settings.clientSecret!)
   const client: oauth.Client = { client_id: settings.clientId }
   // Plain http is refused by oauth4webapi; allow it only for loopback issuers (local providers, tests).
-  const insecure = issuerUrl.protocol === 'http:' && isLoopback(issuerUrl.hostname)
+  const insecure = issuerUrl.protocol === 'http:' && isLoopbackHostname(issuerUrl.hostname)
   const defaultExpiresIn = settings.defaultExpiresInSeconds ?? 3600
 
   let discovery: Promise<oauth.AuthorizationServer> | undefined
@@ -103,9 +104,4 @@ function classify(error: unknown): RefreshOutcome {
     return { reason: 'transient', detail: `${error.error} (HTTP ${error.status})` }
   }
   return { reason: 'transient', detail: describeError(error) }
-}
-
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }

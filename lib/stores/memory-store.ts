@@ -1,3 +1,4 @@
+import { setBounded } from '../bounded-map'
 import type { ClaimResult, PeekResult, RefreshStore } from './store'
 
 interface Entry {
@@ -32,12 +33,6 @@ export function memoryStore(options: MemoryStoreOptions = {}): RefreshStore {
     }
     return entry
   }
-  const put = (map: Map<string, Entry>, key: string, entry: Entry): void => {
-    map.delete(key)
-    map.set(key, entry)
-    // Maps iterate in insertion order, so the first key is the oldest.
-    if (map.size > maxEntries) map.delete(map.keys().next().value as string)
-  }
 
   return {
     kind: 'memory',
@@ -46,11 +41,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): RefreshStore {
       if (result) return { kind: 'result', sealed: result.value }
       if (live(locks, key)) return { kind: 'wait' }
       const lockId = crypto.randomUUID()
-      put(locks, key, { value: lockId, expiresAt: now() + leaseMs })
+      setBounded(locks, key, { value: lockId, expiresAt: now() + leaseMs }, maxEntries)
       return { kind: 'lead', lockId }
     },
     async publish(key, lockId, sealed, ttlMs) {
-      put(results, key, { value: sealed, expiresAt: now() + ttlMs })
+      setBounded(results, key, { value: sealed, expiresAt: now() + ttlMs }, maxEntries)
       if (live(locks, key)?.value === lockId) locks.delete(key)
     },
     async release(key, lockId) {
