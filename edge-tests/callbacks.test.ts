@@ -1,9 +1,8 @@
-import { beforeEach, describe, expect, it, inject } from 'vitest'
-import { createRefreshMiddleware, memoryStore, oidc, refreshCallbacks } from '../lib'
-import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, issuer, pageRequest, providerHook, providerStats, sessionPayload, setCookies, signInAtProvider } from './support/sessions'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { createRefreshMiddleware, memoryStore, refreshCallbacks } from '../lib'
+import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, pageRequest, providerHook, providerStats, sessionPayload, setCookies, signInAtProvider, quietLogger , localOidc } from './support/sessions'
 
-const quietLogger = { warn: () => {}, error: () => {} }
-const providers = () => ({ oidc: oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) })
+const providers = () => ({ oidc: localOidc() })
 
 beforeEach(async () => {
   await providerHook('reset')

@@ -17,14 +17,15 @@ import {
   setCookies,
   signInAtProvider,
   type Format,
+  quietLogger,
+  localOidc,
 } from './support/sessions'
 
-const quietLogger = { warn: () => {}, error: () => {} }
 
 function middleware(overrides: Partial<RefreshMiddlewareOptions> = {}) {
   return createRefreshMiddleware({
     secret: SECRET,
-    providers: { oidc: oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) },
+    providers: { oidc: localOidc() },
     retryAfterMs: 200,
     logger: quietLogger,
     ...overrides,
@@ -64,7 +65,7 @@ describe('fresh sessions', () => {
 
 describe('refresh through each provider factory', () => {
   const factories = {
-    oidc: () => oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }),
+    oidc: () => localOidc(),
     cognito: () => cognito({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }),
     google: () => google({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }),
   }

@@ -3,9 +3,9 @@
  * The same handler must run unchanged from a Node `proxy.ts` (Next 16): lib/ uses Web APIs only.
  * This file runs the refresh in plain Node instead of the edge-runtime VM.
  */
-import { beforeEach, expect, it, inject } from 'vitest'
-import { createRefreshMiddleware, oidc } from '../lib'
-import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, forwardedCookies, issuer, pageRequest, providerHook, providerStats, sessionPayload, setCookies, signInAtProvider } from './support/sessions'
+import { beforeEach, expect, it } from 'vitest'
+import { createRefreshMiddleware } from '../lib'
+import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, forwardedCookies, pageRequest, providerHook, providerStats, sessionPayload, setCookies, signInAtProvider , localOidc } from './support/sessions'
 
 beforeEach(async () => {
   await providerHook('reset')
@@ -16,7 +16,7 @@ it('refreshes an expired session in Node exactly as on the edge', async () => {
   const name = COOKIE_NAMES['next-auth-v4'].plain
   const tokens = await signInAtProvider()
   const jwt = await encodeWith('next-auth-v4', name, sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) - 5 }))
-  const proxy = createRefreshMiddleware({ secret: SECRET, providers: { oidc: oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) } })
+  const proxy = createRefreshMiddleware({ secret: SECRET, providers: { oidc: localOidc() } })
   const responses = await Promise.all(Array.from({ length: 10 }, () => proxy(pageRequest('/', { [name]: jwt }))))
   const sessions = await Promise.all(responses.map((response) => decodeWith('next-auth-v4', name, setCookies(response)[0]!.value)))
   expect(new Set(sessions.map((session) => session!.access_token)).size).toBe(1)

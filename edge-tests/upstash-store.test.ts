@@ -1,13 +1,12 @@
 import { Redis } from '@upstash/redis'
 import type { NextFetchEvent } from 'next/server'
 import { beforeEach, describe, expect, it, inject } from 'vitest'
-import { createRefreshMiddleware, oidc, upstashStore, type RefreshMiddlewareOptions } from '../lib'
+import { createRefreshMiddleware, upstashStore, type RefreshMiddlewareOptions } from '../lib'
 import {
   COOKIE_NAMES,
   SECRET,
   decodeWith,
   encodeWith,
-  issuer,
   pageRequest,
   providerHook,
   providerStats,
@@ -15,10 +14,11 @@ import {
   sessionPayload,
   setCookies,
   signInAtProvider,
+  quietLogger,
+  localOidc,
 } from './support/sessions'
 
 const NAME = COOKIE_NAMES['next-auth-v4'].plain
-const quietLogger = { warn: () => {}, error: () => {} }
 
 function redis(): Redis {
   return new Redis({ url: inject('redisRestUrl'), token: inject('redisRestToken'), retry: false })
@@ -43,7 +43,7 @@ beforeEach(async () => {
 function isolate(overrides: Partial<RefreshMiddlewareOptions> = {}) {
   return createRefreshMiddleware({
     secret: SECRET,
-    providers: { oidc: oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) },
+    providers: { oidc: localOidc() },
     store: upstashStore(redis(), { prefix }),
     logger: quietLogger,
     ...overrides,

@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createWriteStream, type WriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -113,6 +113,22 @@ function baseEnv(): NodeJS.ProcessEnv {
   return env
 }
 
+/**
+ * Writes a child's stdout and stderr to `log` and keeps its last `lines` lines in memory, for the
+ * error message when it fails.
+ */
+function captureOutput(child: ChildProcess, log: WriteStream, lines: number): string[] {
+  const tail: string[] = []
+  const keep = (chunk: Buffer) => {
+    log.write(chunk)
+    tail.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+    tail.splice(0, Math.max(0, tail.length - lines))
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  return tail
+}
+
 /** Runs `next build` unless `.next/` already holds a build of the current sources. */
 export async function ensureNextBuild(): Promise<{ built: boolean; hash: string }> {
   const force = process.env.EDGE_TESTS_REBUILD === '1'
@@ -126,15 +142,8 @@ export async function ensureNextBuild(): Promise<{ built: boolean; hash: string 
     mkdirSync(ARTIFACTS, { recursive: true })
     const logPath = join(ARTIFACTS, 'next-build.log')
     const log = createWriteStream(logPath)
-    const tail: string[] = []
     const child = spawn(process.execPath, [NEXT_BIN, 'build'], { cwd: ROOT, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-    const keep = (chunk: Buffer) => {
-      log.write(chunk)
-      tail.push(...chunk.toString('utf8').split('\n').filter(Boolean))
-      tail.splice(0, Math.max(0, tail.length - 40))
-    }
-    child.stdout?.on('data', keep)
-    child.stderr?.on('data', keep)
+    const tail = captureOutput(child, log, 40)
     const code = await new Promise<number | string>((resolve) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
@@ -200,7 +209,6 @@ export async function startNextServer(options: { port: number; env: Record<strin
   const url = `http://127.0.0.1:${port}`
   mkdirSync(ARTIFACTS, { recursive: true })
   const log = createWriteStream(join(ARTIFACTS, `${options.name ?? `next-start-${port}`}.log`))
-  const tail: string[] = []
   // detached: its own process group, so stop() reaches any worker it forks.
   const child = spawn(process.execPath, [NEXT_BIN, 'start', '--hostname', '127.0.0.1', '--port', String(port)], {
     cwd: ROOT,
@@ -209,13 +217,7 @@ export async function startNextServer(options: { port: number; env: Record<strin
     detached: true,
   })
   live.add(child)
-  const keep = (chunk: Buffer) => {
-    log.write(chunk)
-    tail.push(...chunk.toString('utf8').split('\n').filter(Boolean))
-    tail.splice(0, Math.max(0, tail.length - 60))
-  }
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
+  const tail = captureOutput(child, log, 60)
   let exited: string | undefined
   const exitedPromise = new Promise<void>((resolve) => {
     child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {

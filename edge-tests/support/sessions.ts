@@ -7,9 +7,13 @@ import { NextRequest } from 'next/server'
 import { decode as decodeV4, encode as encodeV4 } from 'next-auth/jwt'
 import { decode as decodeV5, encode as encodeV5 } from '@auth/core/jwt'
 import { inject } from 'vitest'
+import { oidc, type RefreshProvider } from '../../lib'
 
 export const SECRET = 'test-secret-with-enough-entropy-0123456789'
 export const ORIGIN = 'http://app.test'
+
+/** A logger for tests whose expected warnings (transient failures, outages) would only be noise. */
+export const quietLogger = { warn: () => {}, error: () => {} }
 
 /** The raw token-endpoint response of a real sign-in at the local provider. */
 export interface ProviderTokens {
@@ -21,6 +25,11 @@ export interface ProviderTokens {
 
 export function issuer(): string {
   return inject('issuer')
+}
+
+/** The library's `oidc()` provider for the local test provider and its confidential client. */
+export function localOidc(): RefreshProvider {
+  return oidc({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') })
 }
 
 /** Signs in at the real provider (authorization-code flow over HTTP) and returns its token response. */
