@@ -6,11 +6,10 @@
  * every missing variable. `next.config.ts` runs the same check when `next dev` / `next start` boot.
  */
 import type { AuthOptions, Session } from 'next-auth'
-import type { JWT } from 'next-auth/jwt'
 import type { OAuthConfig } from 'next-auth/providers/oauth'
 import CognitoProvider from 'next-auth/providers/cognito'
 import GoogleProvider from 'next-auth/providers/google'
-import { GOOGLE_AUTHORIZATION_PARAMS, refreshCallbacks, type RefreshedSessionFields } from './lib'
+import { GOOGLE_AUTHORIZATION_PARAMS, refreshCallbacks, type RefreshedSessionFields } from 'next-auth-edge-refresh'
 import { appEnv, SESSION_MAX_AGE_SECONDS, type AppEnv, type ProviderEnv } from './env'
 import { refreshOptions, SIGN_IN_PATH } from './refresh-options'
 
@@ -60,24 +59,17 @@ function nextAuthProvider(provider: ProviderEnv) {
 
 /** Builds next-auth's options from a validated environment. */
 export function buildAuthOptions(env: AppEnv): AuthOptions {
-  // Skew 0 here, on purpose: the middleware refreshes every page, RSC, server action and
-  // /api/auth/session request before it reaches this code, so the callbacks only ever refresh a
-  // token that is already expired (a route outside the matcher, or after a transient failure).
-  // Refreshing early here would be harmful: a server component cannot write cookies, so its new
-  // tokens would reach the browser only through the store's short-lived hand-off, and with the
-  // memory store (no Upstash) the Edge middleware would not see them at all and present the same
-  // refresh token a second time.
-  const callbacks = refreshCallbacks({ ...refreshOptions(env), skewSeconds: 0 })
   return {
     secret: env.secret,
     providers: env.providers.map(nextAuthProvider),
     session: { strategy: 'jwt', maxAge: SESSION_MAX_AGE_SECONDS },
     // The app's own page: it explains a login that ended (RefreshTokenError) before asking again.
     pages: { signIn: SIGN_IN_PATH },
-    callbacks: {
-      jwt: (params) => callbacks.jwt(params) as Promise<JWT>,
-      session: (params) => callbacks.session({ session: params.session as Session & Record<string, unknown>, token: params.token }),
-    },
+    // The callbacks' default skew is 0: they only refresh a token that has already expired. The
+    // middleware refreshes every page, RSC, server action and /api/auth/session request before it
+    // reaches this code; refreshing earlier here would race it, and a server component cannot save
+    // what it refreshed.
+    callbacks: { ...refreshCallbacks(refreshOptions(env)) },
   }
 }
 

@@ -17,7 +17,7 @@
  * error that names every missing variable instead of silently running the demo.
  */
 
-import { isLoopbackHostname } from './lib/loopback'
+import { isLoopbackHostname } from 'next-auth-edge-refresh'
 
 /** Access tokens of the embedded provider live this long; refresh this close to the end (seconds). */
 export const DEMO_SKEW_SECONDS = 10

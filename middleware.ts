@@ -4,14 +4,14 @@
  * from the validated environment (env.ts), so that `next build` needs no deployment variables.
  */
 import type { NextFetchEvent, NextRequest } from 'next/server'
-import { createRefreshMiddleware, type RefreshMiddleware } from './lib'
+import { createRefreshMiddleware, type RefreshMiddleware } from 'next-auth-edge-refresh'
 import { appEnv } from './env'
-import { refreshOptions, SIGN_IN_PATH } from './refresh-options'
+import { middlewareOptions } from './refresh-options'
 
 let refresh: RefreshMiddleware | undefined
 
 export function middleware(request: NextRequest, event: NextFetchEvent) {
-  refresh ??= createRefreshMiddleware({ ...refreshOptions(appEnv()), signInPath: SIGN_IN_PATH })
+  refresh ??= createRefreshMiddleware(middlewareOptions(appEnv()))
   return refresh(request, event)
 }
 

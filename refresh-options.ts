@@ -4,7 +4,7 @@
  * store and session max age. Edge-safe: Web APIs and `@upstash/redis` only.
  */
 import { Redis } from '@upstash/redis'
-import { cognito, google, memoryStore, oidc, upstashStore, type RefreshEngineOptions, type RefreshProvider, type RefreshStore } from './lib'
+import { cognito, google, memoryStore, oidc, upstashStore, type RefreshEngineOptions, type RefreshMiddlewareOptions, type RefreshProvider, type RefreshStore } from 'next-auth-edge-refresh'
 import { SESSION_MAX_AGE_SECONDS, type AppEnv } from './env'
 
 /** next-auth's sign-in page (`pages.signIn`), and where the middleware sends a page navigation whose login has ended. */
@@ -34,13 +34,24 @@ export function refreshStore(env: AppEnv): RefreshStore {
   return upstashStore(redis, { prefix: 'edge-refresh:' })
 }
 
-/** Everything the middleware and the callbacks share. */
+/**
+ * Everything the middleware and the callbacks share. The skew is the middleware's alone (see
+ * {@link middlewareOptions}): the callbacks keep their default of 0.
+ */
 export function refreshOptions(env: AppEnv): RefreshEngineOptions {
   return {
     secret: env.secret,
     providers: refreshProviders(env),
     store: refreshStore(env),
     sessionMaxAge: SESSION_MAX_AGE_SECONDS,
+  }
+}
+
+/** The middleware's options: the shared ones, its skew, and the app's sign-in page. */
+export function middlewareOptions(env: AppEnv): RefreshMiddlewareOptions {
+  return {
+    ...refreshOptions(env),
     ...(env.skewSeconds !== undefined ? { skewSeconds: env.skewSeconds } : {}),
+    signInPath: SIGN_IN_PATH,
   }
 }

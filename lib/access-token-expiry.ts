@@ -7,9 +7,24 @@ import { decodeJwt } from 'jose'
  * @returns Epoch seconds, or `undefined` for an opaque token or one without `exp`.
  */
 export function accessTokenExpiry(accessToken: string): number | undefined {
+  return numericClaim(accessToken, 'exp')
+}
+
+/**
+ * The `iat` of an access token that is a JWT, read without verifying it (only used to learn the
+ * token's lifetime).
+ *
+ * @returns Epoch seconds, or `undefined` for an opaque token or one without `iat`.
+ */
+export function accessTokenIssuedAt(accessToken: string): number | undefined {
+  return numericClaim(accessToken, 'iat')
+}
+
+function numericClaim(accessToken: string, claim: 'exp' | 'iat'): number | undefined {
+  if (accessToken.split('.').length !== 3) return undefined
   try {
-    const exp = decodeJwt(accessToken).exp
-    return typeof exp === 'number' ? exp : undefined
+    const value = decodeJwt(accessToken)[claim]
+    return typeof value === 'number' && Number.isFinite(value) ? value : undefined
   } catch {
     return undefined
   }

@@ -18,9 +18,22 @@ export type RefreshDecision =
 export const MIN_BACKGROUND_SECONDS = 10
 
 /**
+ * The skew that applies to these tokens: `skewSeconds`, or half the token's lifetime when the
+ * lifetime is known (`issued_at`) and at or below `skewSeconds`. Without that, a token would be due
+ * the moment it was issued, and every request would refresh it again.
+ *
+ * @returns Seconds.
+ */
+export function effectiveSkewSeconds(tokens: Pick<SessionTokens, 'expires_at' | 'issued_at'>, skewSeconds: number): number {
+  const lifetime = tokens.issued_at === undefined ? undefined : tokens.expires_at - tokens.issued_at
+  return lifetime !== undefined && lifetime > 0 && lifetime <= skewSeconds ? lifetime / 2 : skewSeconds
+}
+
+/**
  * Decides whether a session's access token must be refreshed.
  *
- * Refresh when `expires_at - now <= skewSeconds`. `expires_at` and `now` are epoch seconds.
+ * Refresh when `expires_at - now <= skew`, where skew is {@link effectiveSkewSeconds}.
+ * `expires_at` and `now` are epoch seconds.
  *
  * @param tokens The session's tokens.
  * @param nowSeconds Current time, epoch seconds.
@@ -29,7 +42,7 @@ export const MIN_BACKGROUND_SECONDS = 10
 export function decideRefresh(tokens: SessionTokens, nowSeconds: number, skewSeconds: number): RefreshDecision {
   if (tokens.error) return { action: 'pass', reason: 'login-ended' }
   const remaining = tokens.expires_at - nowSeconds
-  if (remaining > skewSeconds) return { action: 'pass', reason: 'fresh' }
+  if (remaining > effectiveSkewSeconds(tokens, skewSeconds)) return { action: 'pass', reason: 'fresh' }
   if (!tokens.refresh_token) return { action: 'pass', reason: 'no-refresh-token' }
   if (remaining <= 0) return { action: 'refresh-now', reason: 'expired' }
   if (remaining < MIN_BACKGROUND_SECONDS) return { action: 'refresh-now', reason: 'about-to-expire' }

@@ -3,8 +3,19 @@
  * bundle of an app that uses one provider carries no work for the others at start-up.
  */
 export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions } from './middleware'
-export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult } from './refresh-engine'
-export { refreshCallbacks, type RefreshCallbacksOptions, type RefreshedSessionFields, type SignInAccount } from './callbacks'
+export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './compose'
+export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult, type RunOptions } from './refresh-engine'
+export type { FlightResult, FlightSource } from './single-flight'
+export {
+  refreshCallbacks,
+  type RefreshCallbacksOptions,
+  type RefreshCallbacks,
+  type AppCallbacks,
+  type JwtCallbackParams,
+  type SessionCallbackParams,
+  type RefreshedSessionFields,
+  type SignInAccount,
+} from './callbacks'
 export { oidc, type OidcProviderOptions } from './providers/oidc'
 export { cognito, type CognitoProviderOptions } from './providers/cognito'
 export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from './providers/google'
@@ -13,8 +24,9 @@ export type { ClientAuthMethod } from './providers/refresh-grant'
 export { memoryStore, type MemoryStoreOptions } from './stores/memory-store'
 export { upstashStore, type UpstashStoreOptions, type UpstashLike } from './stores/upstash-store'
 export type { RefreshStore, ClaimResult, PeekResult } from './stores/store'
-export { readSessionCookie, type ReadSession, type SessionFormat, type SessionCookieOptions } from './session-cookie'
-export { readSessionTokens } from './session-fields'
+export { readSessionCookie, type ReadSession, type SessionFormat, type SessionCookieOptions, type SessionCookieLocation, type SessionCodec } from './session-cookie'
+export { readSessionTokens, type SessionPayload } from './session-fields'
 export { decideRefresh, type RefreshDecision } from './decision'
+export { isLoopbackHostname } from './loopback'
 export { RefreshConfigError, ProviderDiscoveryError, type RefreshConfigErrorCode } from './errors'
 export { REFRESH_TOKEN_ERROR, type SessionTokens, type RefreshedTokens, type RefreshOutcome, type CookieSource, type Logger, type FetchLike } from './types'

@@ -6,7 +6,7 @@ import { classifyRequest } from './request-kind'
 import { setBounded } from './bounded-map'
 import { sha256Base64url } from './digest'
 import { createMemo } from './memo'
-import { decodeSession, encodeSession, findSessionCookie, type SessionCookieLocation, type SessionFormat } from './session-cookie'
+import { decodeSession, encodeSession, findSessionCookie, installedCodec, type SessionCodec, type SessionCookieLocation, type SessionFormat } from './session-cookie'
 import { REFRESH_TOKEN_ERROR } from './types'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from './session-fields'
 
@@ -14,14 +14,25 @@ import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPay
 export interface RefreshMiddlewareOptions extends RefreshEngineOptions {
   /** A custom session cookie name (next-auth's `cookies.sessionToken.name`). Default: the standard next-auth / Auth.js names, `__Secure-` ones included. */
   cookieName?: string
-  /** Format of a custom-named cookie. Default `next-auth-v4`. */
+  /** Format of a custom-named cookie. Default: whichever of the two decodes it. */
   cookieFormat?: SessionFormat
-  /** Force `Secure` for a custom-named cookie. Default: on exactly for `__Secure-` names. */
+  /** Force `Secure` for a custom-named cookie. Default: on exactly for `__Secure-` and `__Host-` names. */
   secureCookie?: boolean
-  /** Where a page navigation goes when the login has ended, same origin. Default `/api/auth/signin`. */
+  /**
+   * next-auth's `basePath`: where its routes live. Sets the defaults of `signInPath` and of the
+   * paths `unauthorizedApi` leaves alone. Default `/api/auth` (next-auth v4, and Auth.js v5 unless
+   * its config sets `basePath`, e.g. `/auth`).
+   */
+  basePath?: string
+  /** Where a page navigation goes when the login has ended, same origin (next-auth's `pages.signIn`). Default `${basePath}/signin`. */
   signInPath?: string
-  /** Answer API requests (`/api/*`, except `/api/auth/*`) of an ended login with 401 instead of passing them on. Default false. */
+  /** Answer API requests (`/api/*`, except under `basePath`) of an ended login with 401 instead of passing them on. Default false. */
   unauthorizedApi?: boolean
+  /**
+   * next-auth's `jwt: { encode, decode }`, if the app customised them. Default: `encode` / `decode`
+   * of the installed `next-auth/jwt` (v4 in a v4 app, Auth.js's in a v5 app).
+   */
+  jwt?: SessionCodec
 }
 
 /** The middleware function: give it to `export const middleware` (or call it from `proxy.ts`). */
@@ -49,10 +60,9 @@ const CODEC_MEMO_MAX = 500
  */
 export function createRefreshMiddleware(options: RefreshMiddlewareOptions): RefreshMiddleware {
   const engine = createRefreshEngine(options)
-  const signInPath = options.signInPath ?? '/api/auth/signin'
-  if (!signInPath.startsWith('/') || signInPath.startsWith('//')) {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `signInPath must be a same-origin path starting with "/", got "${signInPath}"`)
-  }
+  const basePath = sameOriginPath('basePath', options.basePath ?? '/api/auth').replace(/\/+$/, '')
+  const signInPath = sameOriginPath('signInPath', options.signInPath ?? `${basePath}/signin`)
+  const codec = options.jwt ?? installedCodec
   const cookieOptions = {
     secrets: engine.secrets,
     ...(options.cookieName ? { cookieName: options.cookieName } : {}),
@@ -61,7 +71,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   }
   // digest of a cookie value → the epoch second until which it needs nothing.
   const judged = new Map<string, number>()
-  const decoded = createMemo<SessionPayload | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
+  const decoded = createMemo<{ payload: SessionPayload; format: SessionFormat } | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
   const encoded = createMemo<string>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
   const nowSeconds = () => Math.floor(engine.now() / 1000)
   const unknownProvidersReported = new Set<string | undefined>()
@@ -73,8 +83,10 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     const freshUntil = judged.get(digest)
     if (freshUntil !== undefined && nowSeconds() < freshUntil) return NextResponse.next()
 
-    const payload = await decoded.get(digest, () => decodeSession(found.jwt, found.location.name, found.location.format, engine.secrets))
-    if (!payload) return NextResponse.next()
+    const read = await decoded.get(digest, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
+    if (!read) return NextResponse.next()
+    const { payload } = read
+    const location: SessionCookieLocation = { ...found.location, format: read.format }
     const tokens = readSessionTokens(payload, nowSeconds())
     if (!tokens) return NextResponse.next()
 
@@ -83,9 +95,9 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
       ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
     })
     if (result.reason === 'passed' && result.decision.reason === 'fresh') {
-      setBounded(judged, digest, tokens.expires_at - engine.skewSeconds, JUDGED_MAX)
+      setBounded(judged, digest, tokens.expires_at - engine.skewFor(tokens), JUDGED_MAX)
     }
-    return respond(request, found.location, digest, payload, result)
+    return respond(request, location, digest, payload, result)
   }
 
   const respond = async (request: NextRequest, location: SessionCookieLocation, digest: string, payload: SessionPayload, result: EngineResult): Promise<NextResponse> => {
@@ -94,16 +106,16 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         const { tokens } = result
         // Same old cookie + same new tokens → the same new cookie; the access token names the tokens.
         const jwt = await encoded.get(`${digest}:${await sha256Base64url(tokens.access_token)}`, () =>
-          encodeSession(withRefreshedTokens(payload, tokens, nowSeconds()), location, engine.secrets, engine.sessionMaxAge),
+          encodeSession(withRefreshedTokens(payload, tokens, nowSeconds()), location, engine.secrets, engine.sessionMaxAge, codec),
         )
         return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
       }
       case 'invalid_grant': {
-        const jwt = await encodeSession(withLoginEnded(payload), location, engine.secrets, engine.sessionMaxAge)
+        const jwt = await encodeSession(withLoginEnded(payload), location, engine.secrets, engine.sessionMaxAge, codec)
         const write = planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge)
         const kind = classifyRequest(request)
         if (kind === 'navigation') return redirectWithSession(signInUrl(request), write)
-        if (kind === 'api' && options.unauthorizedApi && !request.nextUrl.pathname.startsWith('/api/auth/')) {
+        if (kind === 'api' && options.unauthorizedApi && !request.nextUrl.pathname.startsWith(`${basePath}/`)) {
           return withSessionCookies(NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 }), write)
         }
         return forwardWithSession(request, write)
@@ -117,8 +129,12 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
       case 'transient':
         engine.logger.warn(`[edge-refresh] refresh failed transiently (${result.detail}); session left as it is`)
         return NextResponse.next()
-      default:
+      case 'passed':
+      case 'pending':
+      case 'backoff':
         return NextResponse.next()
+      default:
+        return assertNever(result)
     }
   }
 
@@ -143,4 +159,13 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   }
 }
 
+function sameOriginPath(name: string, path: string): string {
+  if (!path.startsWith('/') || path.startsWith('//')) {
+    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `${name} must be a same-origin path starting with "/", got "${path}"`)
+  }
+  return path
+}
 
+function assertNever(value: never): never {
+  throw new Error(`unhandled refresh result ${JSON.stringify(value)}`)
+}

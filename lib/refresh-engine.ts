@@ -1,4 +1,4 @@
-import { decideRefresh, type RefreshDecision } from './decision'
+import { decideRefresh, effectiveSkewSeconds, type RefreshDecision } from './decision'
 import { RefreshConfigError } from './errors'
 import type { RefreshProvider } from './providers/provider'
 import { createSealer } from './sealing'
@@ -15,7 +15,11 @@ export interface RefreshEngineOptions {
   providers: Record<string, RefreshProvider>
   /** Where concurrent refreshes meet. Default `memoryStore()` (one isolate/process only). */
   store?: RefreshStore
-  /** Refresh when `expires_at - now <= skewSeconds`, seconds. Default 60. */
+  /**
+   * Refresh when `expires_at - now <= skewSeconds`, seconds. Default 60 in the middleware, 0 in
+   * `refreshCallbacks`. A token whose lifetime is known and at or below this is refreshed at half
+   * its lifetime instead, with a warning once per isolate.
+   */
   skewSeconds?: number
   /** next-auth's `session.maxAge`, seconds. Default 2 592 000 (30 days). */
   sessionMaxAge?: number
@@ -61,6 +65,8 @@ export interface RunOptions {
 /** Decision + single flight + provider, without any cookie I/O. Used by the middleware and the callbacks. */
 export interface RefreshEngine {
   readonly skewSeconds: number
+  /** The skew that applies to these tokens (see `effectiveSkewSeconds`), seconds. */
+  skewFor(tokens: SessionTokens): number
   readonly sessionMaxAge: number
   readonly secrets: readonly string[]
   readonly logger: Logger
@@ -88,8 +94,9 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
   const logger = options.logger ?? console
   const now = options.now ?? Date.now
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init))
+  const store = options.store ?? memoryStore({ now })
   const flight = createSingleFlight({
-    store: options.store ?? memoryStore({ now }),
+    store,
     sealer: createSealer(secrets),
     leaseMs,
     storeTimeoutMs: positive('storeTimeoutMs', options.storeTimeoutMs, 300),
@@ -98,6 +105,16 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
     now,
   })
   const onlyProvider = Object.keys(providers).length === 1 ? Object.keys(providers)[0] : undefined
+  let shortLifetimeReported = false
+  const reportShortLifetime = (lifetime: number): void => {
+    if (shortLifetimeReported || lifetime <= 0 || lifetime > skewSeconds) return
+    shortLifetimeReported = true
+    logger.warn(`[edge-refresh] access tokens live ${Math.round(lifetime)} s, at or below skewSeconds (${skewSeconds} s): each is refreshed at half its lifetime instead. Set skewSeconds well below the token lifetime (reported once per isolate)`)
+  }
+  const skewFor = (tokens: SessionTokens): number => {
+    if (tokens.issued_at !== undefined) reportShortLifetime(tokens.expires_at - tokens.issued_at)
+    return effectiveSkewSeconds(tokens, skewSeconds)
+  }
   const context = { fetch: fetchImpl, nowSeconds: () => Math.floor(now() / 1000), timeoutMs: providerTimeoutMs }
 
   const resultTtlMs = (deliversCookie: boolean, sessionExpiresAt: number | undefined): number => {
@@ -111,6 +128,7 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
 
   return {
     skewSeconds,
+    skewFor,
     sessionMaxAge,
     secrets,
     logger,
@@ -119,6 +137,7 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
       let current = tokens
       let result: EngineResult | undefined
       for (let hop = 0; hop < MAX_HOPS; hop++) {
+        if (current.issued_at !== undefined) reportShortLifetime(current.expires_at - current.issued_at)
         const decision = decideRefresh(current, context.nowSeconds(), skewSeconds)
         if (decision.action === 'pass') return result ?? { reason: 'passed', decision }
         // A handed-over result is followed only when it has really expired: one still inside the
@@ -130,14 +149,20 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }
         const refreshToken = current.refresh_token!
         const call = () => provider.refresh(refreshToken, context)
-        const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined
+        // A store that is not shared (memoryStore) cannot hand a background result to the other
+        // isolates and servers that will see the old cookie; refreshing in the foreground puts the
+        // new cookie on this very response instead.
+        const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined && store.shared !== false
         const ttlMs = resultTtlMs(!background && runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
         const step = background
           ? await flight.refreshInBackground(refreshToken, call, ttlMs, runOptions.waitUntil!)
           : await flight.refresh(refreshToken, call, ttlMs)
         if (step.reason !== 'refreshed') return result?.reason === 'refreshed' && step.reason !== 'invalid_grant' ? result : step
         result = step
-        if (step.source === 'provider') return step
+        if (step.source === 'provider') {
+          reportShortLifetime(step.tokens.expires_at - context.nowSeconds())
+          return step
+        }
         // A result handed over from the store or this isolate may itself be due by now.
         current = { ...current, ...tokensOf(step.tokens) }
       }

@@ -1,5 +1,17 @@
-import { decode as decodeV4, encode as encodeV4 } from 'next-auth/jwt'
-import { decode as decodeV5, encode as encodeV5 } from '@auth/core/jwt'
+/**
+ * Reading and writing the session cookie with the app's own next-auth codec.
+ *
+ * The codec is `encode` / `decode` from the `next-auth/jwt` the app installed: next-auth v4's in a
+ * v4 app, Auth.js's in a v5 app (both lines export them under that name), so one build of this
+ * package serves both and brings no codec of its own. What differs between the lines is the HKDF
+ * salt (v4: empty; v5: the cookie name) and the chunk size; both follow from the cookie's name.
+ *
+ * `getToken` is not used for reading, on purpose: v4's takes one secret (no rotation) and guesses
+ * the `__Secure-` prefix from `NEXTAUTH_URL` / `VERCEL`, and both lines join a chunk sequence with
+ * a gap in it. The raw value is needed anyway, to look a cookie already judged fresh up by digest
+ * without decrypting it.
+ */
+import * as nextAuthJwt from 'next-auth/jwt'
 import { readChunkedCookie, type CookiePart } from './cookie-chunks'
 import type { SessionPayload } from './session-fields'
 import type { CookieSource } from './types'
@@ -11,6 +23,29 @@ import type { CookieSource } from './types'
  */
 export type SessionFormat = 'next-auth-v4' | 'authjs-v5'
 
+/**
+ * next-auth's JWT codec: the shape both `next-auth/jwt` lines share, and the shape of a custom
+ * `jwt: { encode, decode }` in next-auth's options. `salt` is the HKDF salt: empty for v4 cookies,
+ * the cookie name for Auth.js v5 ones (v4's codec accepts it too, and ignores nothing).
+ */
+export interface SessionCodec {
+  /** Encrypts `token` into a session JWT that expires `maxAge` seconds from now. */
+  encode(params: { token: SessionPayload; secret: string; salt: string; maxAge: number }): Promise<string>
+  /** Decrypts a session JWT; `null` (or a throw) when it cannot be read with this secret. */
+  decode(params: { token: string; secret: string; salt: string }): Promise<SessionPayload | null>
+}
+
+/** The installed line's codec (see the file comment). */
+export const installedCodec: SessionCodec = {
+  encode: (params) => nextAuthJwt.encode(params),
+  decode: async (params) => (await nextAuthJwt.decode(params)) ?? null,
+}
+
+/** HKDF salt of a format: Auth.js salts with the cookie name, next-auth v4 with nothing. */
+export function saltOf(format: SessionFormat, name: string): string {
+  return format === 'authjs-v5' ? name : ''
+}
+
 /** Where a session was read from, so it can be written back under the same name. */
 export interface SessionCookieLocation {
   /** Base cookie name (without a chunk suffix). */
@@ -20,6 +55,12 @@ export interface SessionCookieLocation {
   secure: boolean
   /** The cookie names it was read from (`name`, or `name.0`, `name.1`, …). */
   names: string[]
+}
+
+/** A session cookie found but not yet decoded: a custom-named one's format is known only once it decodes. */
+export interface FoundSessionCookie {
+  jwt: string
+  location: Omit<SessionCookieLocation, 'format'> & { format: SessionFormat | undefined }
 }
 
 /** A session read from the request: the raw JWT, its payload and where it came from. */
@@ -35,10 +76,12 @@ export interface SessionCookieOptions {
   secrets: readonly string[]
   /** A custom session cookie name (next-auth's `cookies.sessionToken.name`). Default: the standard names. */
   cookieName?: string
-  /** Format of a custom-named cookie. Default `next-auth-v4`, the installed next-auth line. */
+  /** Format of a custom-named cookie. Default: whichever of the two decodes it. */
   format?: SessionFormat
   /** Force `Secure` on (true) or off (false) for a custom name. Default: true exactly for `__Secure-` names. */
   secureCookie?: boolean
+  /** The codec. Default: `encode` / `decode` of the installed `next-auth/jwt`. */
+  codec?: SessionCodec
 }
 
 /** next-auth v4 splits above 4096 − 163 characters; Auth.js above 4096 − 160. */
@@ -61,7 +104,7 @@ const STANDARD_NAMES: ReadonlyArray<{ name: string; format: SessionFormat; secur
  *
  * @returns The raw JWT and where it was found, or `null` when there is none or its chunks are broken.
  */
-export function findSessionCookie(cookies: CookieSource, options: SessionCookieOptions): { jwt: string; location: SessionCookieLocation } | null {
+export function findSessionCookie(cookies: CookieSource, options: SessionCookieOptions): FoundSessionCookie | null {
   const all = cookies.getAll()
   for (const candidate of candidateNames(options)) {
     const found = readChunkedCookie(all, candidate.name)
@@ -79,17 +122,18 @@ export function findSessionCookie(cookies: CookieSource, options: SessionCookieO
 export async function readSessionCookie(cookies: CookieSource, options: SessionCookieOptions): Promise<ReadSession | null> {
   const found = findSessionCookie(cookies, options)
   if (!found) return null
-  const payload = await decodeSession(found.jwt, found.location.name, found.location.format, options.secrets)
-  return payload ? { ...found, payload } : null
+  const decoded = await decodeSession(found.jwt, found.location, options.secrets, options.codec ?? installedCodec)
+  return decoded ? { jwt: found.jwt, payload: decoded.payload, location: { ...found.location, format: decoded.format } } : null
 }
 
-function candidateNames(options: SessionCookieOptions): ReadonlyArray<{ name: string; format: SessionFormat; secure: boolean }> {
+function candidateNames(options: SessionCookieOptions): ReadonlyArray<{ name: string; format: SessionFormat | undefined; secure: boolean }> {
   if (!options.cookieName) return STANDARD_NAMES
   return [
     {
       name: options.cookieName,
-      format: options.format ?? 'next-auth-v4',
-      secure: options.secureCookie ?? options.cookieName.startsWith('__Secure-'),
+      format: options.format,
+      // Browsers refuse a `__Host-` or `__Secure-` cookie without Secure.
+      secure: options.secureCookie ?? /^__(Secure|Host)-/.test(options.cookieName),
     },
   ]
 }
@@ -98,25 +142,27 @@ function candidateNames(options: SessionCookieOptions): ReadonlyArray<{ name: st
  * Decodes a session JWT. Returns `null` instead of throwing for anything unreadable.
  *
  * @param jwt The joined cookie value.
- * @param name The base cookie name (Auth.js uses it as the HKDF salt).
+ * @param location Its name, and its format when known; a custom-named cookie of unknown format is
+ * tried as both, and the format that decoded it is returned so that it is written back the same way.
  */
-export async function decodeSession(jwt: string, name: string, format: SessionFormat, secrets: readonly string[]): Promise<SessionPayload | null> {
-  try {
-    if (format === 'authjs-v5') {
-      return ((await decodeV5({ token: jwt, secret: [...secrets], salt: name })) as SessionPayload | null) ?? null
-    }
+export async function decodeSession(
+  jwt: string,
+  location: { name: string; format: SessionFormat | undefined },
+  secrets: readonly string[],
+  codec: SessionCodec,
+): Promise<{ payload: SessionPayload; format: SessionFormat } | null> {
+  const formats: SessionFormat[] = location.format ? [location.format] : ['next-auth-v4', 'authjs-v5']
+  for (const format of formats) {
     for (const secret of secrets) {
       try {
-        const payload = await decodeV4({ token: jwt, secret })
-        if (payload) return payload as SessionPayload
+        const payload = await codec.decode({ token: jwt, secret, salt: saltOf(format, location.name) })
+        if (payload && typeof payload === 'object') return { payload, format }
       } catch {
-        // Wrong secret for this one; try the next (rotation).
+        // Wrong secret or format for this one; try the next (rotation).
       }
     }
-    return null
-  } catch {
-    return null
   }
+  return null
 }
 
 /**
@@ -124,13 +170,16 @@ export async function decodeSession(jwt: string, name: string, format: SessionFo
  *
  * @param maxAgeSeconds Session max age, seconds; must equal next-auth's `session.maxAge` (default 30 days).
  */
-export async function encodeSession(payload: SessionPayload, location: Pick<SessionCookieLocation, 'name' | 'format'>, secrets: readonly string[], maxAgeSeconds: number): Promise<string> {
+export async function encodeSession(
+  payload: SessionPayload,
+  location: { name: string; format: SessionFormat },
+  secrets: readonly string[],
+  maxAgeSeconds: number,
+  codec: SessionCodec,
+): Promise<string> {
   // iat/exp/jti are the codec's to set; stale ones would shorten the new session.
   const { iat: _iat, exp: _exp, jti: _jti, ...claims } = payload
-  if (location.format === 'authjs-v5') {
-    return encodeV5({ token: claims, secret: [...secrets], salt: location.name, maxAge: maxAgeSeconds })
-  }
-  return encodeV4({ token: claims, secret: secrets[0]!, maxAge: maxAgeSeconds })
+  return codec.encode({ token: claims, secret: secrets[0]!, salt: saltOf(location.format, location.name), maxAge: maxAgeSeconds })
 }
 
 export type { CookiePart }

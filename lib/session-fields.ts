@@ -1,4 +1,4 @@
-import { accessTokenExpiry } from './access-token-expiry'
+import { accessTokenExpiry, accessTokenIssuedAt } from './access-token-expiry'
 import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens } from './types'
 
 /** A decoded session JWT payload, as next-auth's `jwt` callback returns it. */
@@ -6,7 +6,7 @@ export type SessionPayload = Record<string, unknown>
 
 /**
  * No provider issues access tokens that live this long, so an expiry further out is a bug in the
- * recipe that wrote it (the first seed stored `Date.now() + expires_at * 1000`, about 56 years
+ * recipe that wrote it (a published Cognito recipe stored `Date.now() + expires_at * 1000`, about 56 years
  * ahead). Such a session is treated as if its expiry were unknown. Seconds.
  */
 const IMPLAUSIBLE_LIFETIME_SECONDS = 366 * 24 * 60 * 60
@@ -14,12 +14,9 @@ const IMPLAUSIBLE_LIFETIME_SECONDS = 366 * 24 * 60 * 60
 /** Above this, a legacy `accessTokenExpires` is in milliseconds (1e11 s is the year 5138). */
 const MILLISECONDS_THRESHOLD = 1e11
 
-/** Names the older recipes (the seeds) used; read so that an app can switch without logging anyone out. */
-const LEGACY_FIELDS = ['accessToken', 'refreshToken', 'accessTokenExpires', 'idToken'] as const
-
 /**
  * Reads the provider tokens from a session payload, in the Auth.js names
- * (`access_token`, `expires_at` in epoch seconds, …) or the seeds' older names
+ * (`access_token`, `expires_at` in epoch seconds, …) or the older recipes' names
  * (`accessToken`, `refreshToken`, `accessTokenExpires` in ms or s).
  *
  * @param payload The decoded session JWT.
@@ -42,6 +39,8 @@ export function readSessionTokens(payload: SessionPayload, nowSeconds: number): 
   if (payload.error === REFRESH_TOKEN_ERROR || payload.error === 'RefreshAccessTokenError') {
     tokens.error = REFRESH_TOKEN_ERROR
   }
+  const issuedAt = numberField(payload.refreshed_at) ?? accessTokenIssuedAt(accessToken)
+  if (issuedAt !== undefined && issuedAt < tokens.expires_at) tokens.issued_at = issuedAt
   return tokens
 }
 
@@ -56,9 +55,11 @@ function readExpiry(payload: SessionPayload, accessToken: string, nowSeconds: nu
 }
 
 /**
- * Returns a new payload holding `tokens` in the Auth.js field names, with the older recipes'
- * fields and any previous `error` removed, and `refreshed_at` set. Other claims (`sub`, `name`,
- * `email`, …) are kept.
+ * Returns a new payload holding `tokens` in the Auth.js field names, with any previous `error`
+ * removed and `refreshed_at` set. Other claims (`sub`, `name`, `email`, …) are kept, and the older
+ * recipes' fields (`accessToken`, `refreshToken`, `idToken`, `accessTokenExpires`), where the app
+ * still keeps them, are given the new values in their own units: an app's own callbacks that read
+ * them keep working, and no spent refresh token is left behind in the cookie.
  *
  * @param payload The decoded session JWT.
  * @param tokens The refreshed tokens.
@@ -67,13 +68,19 @@ function readExpiry(payload: SessionPayload, accessToken: string, nowSeconds: nu
  */
 export function withRefreshedTokens(payload: SessionPayload, tokens: RefreshedTokens, nowSeconds: number): SessionPayload {
   const next: SessionPayload = { ...payload }
-  for (const field of LEGACY_FIELDS) delete next[field]
   delete next.error
   next.refreshed_at = nowSeconds
   next.access_token = tokens.access_token
   next.expires_at = tokens.expires_at
   next.refresh_token = tokens.refresh_token
   if (tokens.id_token) next.id_token = tokens.id_token
+  if ('accessToken' in next) next.accessToken = tokens.access_token
+  if ('refreshToken' in next) next.refreshToken = tokens.refresh_token
+  if ('idToken' in next && tokens.id_token) next.idToken = tokens.id_token
+  if ('accessTokenExpires' in next) {
+    const legacy = numberField(next.accessTokenExpires)
+    next.accessTokenExpires = legacy !== undefined && legacy > MILLISECONDS_THRESHOLD ? tokens.expires_at * 1000 : tokens.expires_at
+  }
   return next
 }
 

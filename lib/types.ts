@@ -20,6 +20,8 @@ export interface SessionTokens {
   /** next-auth provider id the user signed in with (`account.provider`). */
   provider?: string
   error?: typeof REFRESH_TOKEN_ERROR
+  /** When the access token was issued, epoch seconds, when known (last refresh, or the token's own `iat`). */
+  issued_at?: number
 }
 
 /** The tokens a successful refresh produced. `refresh_token` is always set: the old one is kept when the provider returns none. */

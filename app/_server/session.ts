@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { cookies } from 'next/headers'
-import { readSessionCookie, readSessionTokens, REFRESH_TOKEN_ERROR } from '@/lib'
+import { readSessionCookie, readSessionTokens, REFRESH_TOKEN_ERROR } from 'next-auth-edge-refresh'
 import { appEnv } from '@/env'
 
 /** What the pages need to know about the signed-in user and their tokens. */

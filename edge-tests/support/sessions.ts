@@ -5,7 +5,7 @@
  */
 import { NextRequest } from 'next/server'
 import { decode as decodeV4, encode as encodeV4 } from 'next-auth/jwt'
-import { decode as decodeV5, encode as encodeV5 } from '@auth/core/jwt'
+import { decode as decodeV5, encode as encodeV5 } from 'next-auth-v5/jwt'
 import { inject } from 'vitest'
 import { oidc, type RefreshProvider } from '../../lib'
 

@@ -36,6 +36,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): RefreshStore {
 
   return {
     kind: 'memory',
+    shared: false,
     async claim(key, leaseMs): Promise<ClaimResult> {
       const result = live(results, key)
       if (result) return { kind: 'result', sealed: result.value }

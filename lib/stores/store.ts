@@ -19,6 +19,12 @@ export type PeekResult = { kind: 'result'; sealed: string } | { kind: 'locked' }
 export interface RefreshStore {
   /** Human-readable kind, for logs (`memory`, `upstash`). */
   readonly kind: string
+  /**
+   * Whether every isolate and server of the app sees this same store. Default true. `false`
+   * (memoryStore) turns proactive refreshes into foreground ones: a result left in a store that
+   * other isolates cannot read would never reach them.
+   */
+  readonly shared?: boolean
   /** Result present → return it; else take the lock for `leaseMs` (ms) and lead; else wait. Atomic. */
   claim(key: string, leaseMs: number): Promise<ClaimResult>
   /** Writes the result for `ttlMs` (ms) and releases the lock if still held by `lockId`. Atomic. */
