@@ -15,6 +15,10 @@ export default defineConfig({
   test: {
     environment: 'edge-runtime',
     include: ['edge-tests/**/*.test.ts'],
+    // Type-level tests of the public API against next-auth v4's and Auth.js v5's typings: `tsc`
+    // checks type-tests/*.test-d.ts (they import the built package by name) and each
+    // `expectTypeOf` / `@ts-expect-error` in them is a test.
+    typecheck: { enabled: true, include: ['type-tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     globalSetup: ['./edge-tests/global-setup.ts'],
     // Tests wait out real 4-second access-token lifetimes and real network round trips.
     testTimeout: 30_000,

@@ -7,7 +7,7 @@ import { NextRequest } from 'next/server'
 import { decode as decodeV4, encode as encodeV4 } from 'next-auth/jwt'
 import { decode as decodeV5, encode as encodeV5 } from 'next-auth-v5/jwt'
 import { inject } from 'vitest'
-import { oidc, type RefreshProvider } from '../../lib'
+import { oidc, type RefreshProvider, type SessionCodec } from '../../lib'
 
 export const SECRET = 'test-secret-with-enough-entropy-0123456789'
 export const ORIGIN = 'http://app.test'
@@ -74,6 +74,9 @@ export const COOKIE_NAMES: Record<Format, { plain: string; secure: string }> = {
   'next-auth-v4': { plain: 'next-auth.session-token', secure: '__Secure-next-auth.session-token' },
   'authjs-v5': { plain: 'authjs.session-token', secure: '__Secure-authjs.session-token' },
 }
+
+/** Auth.js v5's own codec (`next-auth@5` `next-auth/jwt`), for the middleware's `jwt` option. */
+export const AUTHJS_V5_CODEC: SessionCodec = { encode: encodeV5, decode: decodeV5 }
 
 /** Encodes a session payload with the real encoder of the format. */
 export async function encodeWith(format: Format, name: string, token: Record<string, unknown>, maxAge = 30 * 24 * 60 * 60): Promise<string> {
