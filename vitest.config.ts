@@ -18,6 +18,9 @@ export default defineConfig({
     // Type-level tests of the public API against next-auth v4's and Auth.js v5's typings: `tsc`
     // checks type-tests/*.test-d.ts (they import the built package by name) and each
     // `expectTypeOf` / `@ts-expect-error` in them is a test.
+    // Auth.js v5 imports `next/server` without an extension, which Node's ESM resolver refuses
+    // (Next has no `exports` map); bundlers accept it, and so does vite once it transforms the package.
+    server: { deps: { inline: ['next-auth-v5', '@auth/core'] } },
     typecheck: { enabled: true, include: ['type-tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     globalSetup: ['./edge-tests/global-setup.ts'],
     // Tests wait out real 4-second access-token lifetimes and real network round trips.

@@ -1,0 +1,65 @@
+/** next-auth v4 options: a generic OpenID Connect provider, tokens kept by refreshCallbacks. */
+import type { AuthOptions } from 'next-auth'
+import type { OAuthConfig } from 'next-auth/providers/oauth'
+import { refreshCallbacks } from 'next-auth-edge-refresh'
+import { clientId, clientSecret, issuer, refreshOptions, secret } from './refresh-options'
+
+declare module 'next-auth' {
+  interface Session {
+    accessToken?: string
+    idToken?: string
+    signedInAt?: number
+  }
+}
+
+declare module 'next-auth/jwt' {
+  /** What refreshCallbacks keeps in the session JWT. */
+  interface JWT {
+    access_token?: string
+    id_token?: string
+    expires_at?: number
+    signed_in_at?: number
+  }
+}
+
+interface OidcProfile {
+  sub: string
+  name?: string
+  email?: string
+}
+
+const provider: OAuthConfig<OidcProfile> = {
+  id: 'oidc',
+  name: 'OpenID Connect',
+  type: 'oauth',
+  wellKnown: `${issuer}/.well-known/openid-configuration`,
+  // offline_access asks for a refresh token; most providers grant it only with prompt=consent.
+  authorization: { params: { scope: 'openid offline_access profile email', prompt: 'consent' } },
+  clientId,
+  clientSecret,
+  checks: ['pkce', 'state'],
+  idToken: true,
+  profile: (profile) => ({ id: profile.sub, name: profile.name ?? profile.sub, email: profile.email ?? null }),
+}
+
+export const authOptions: AuthOptions = {
+  secret,
+  providers: [provider],
+  session: { strategy: 'jwt' },
+  pages: { signIn: '/signin' },
+  callbacks: {
+    ...refreshCallbacks(refreshOptions, {
+      // The app's own callbacks run after the refresh's: `token` already holds fresh tokens.
+      jwt({ token, account }) {
+        if (account) token.signed_in_at = Math.floor(Date.now() / 1000)
+        return token
+      },
+      session({ session, token }) {
+        session.accessToken = token.access_token
+        session.idToken = token.id_token
+        session.signedInAt = token.signed_in_at
+        return session
+      },
+    }),
+  },
+}
