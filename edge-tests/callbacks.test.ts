@@ -84,4 +84,41 @@ describe('refreshCallbacks', () => {
     // The stored result's own token has expired by then too: one more refresh, with the new token.
     expect(stats.refreshRequests).toBe(2)
   })
+
+  it('regression: with its default skew the jwt callback leaves a token inside the middleware\'s skew window alone', async () => {
+    // A server component's auth() used to refresh with the middleware's 60 s skew while the
+    // middleware refreshed the same token: two refreshes of one token, reuse detected, login lost.
+    const tokens = await signInAtProvider()
+    const token = sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) + 30 })
+    const result = await refreshCallbacks({ secret: SECRET, providers: providers(), logger: quietLogger }).jwt({ token })
+    expect(result.access_token).toBe(tokens.access_token)
+    expect((await providerStats()).refreshRequests).toBe(0)
+  })
+
+  it('wraps the app\'s own jwt and session callbacks and keeps their fields, at sign-in and after a refresh', async () => {
+    const tokens = await signInAtProvider()
+    const { jwt, session } = refreshCallbacks(
+      { secret: SECRET, providers: providers(), logger: quietLogger },
+      {
+        jwt({ token, account }: { token: Record<string, unknown>; account?: { provider: string; id_token?: string } | null }) {
+          return account ? { ...token, idToken: account.id_token, role: 'admin' } : token
+        },
+        session({ session, token }: { session: Record<string, unknown>; token?: Record<string, unknown> }) {
+          return { ...session, accessToken: token?.access_token, idToken: token?.idToken, role: token?.role }
+        },
+      },
+    )
+    const signedIn = await jwt({
+      token: { sub: 'alice' },
+      account: { provider: 'oidc', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token!, expires_at: Math.floor(Date.now() / 1000) - 5 },
+    })
+    expect(signedIn).toMatchObject({ sub: 'alice', access_token: tokens.access_token, idToken: tokens.id_token, role: 'admin' })
+
+    const refreshed = await jwt({ token: signedIn })
+    expect(refreshed.access_token).not.toBe(tokens.access_token)
+    expect(refreshed.role).toBe('admin')
+    const visible = await session({ session: { user: { name: 'alice' } }, token: refreshed })
+    expect(visible).toMatchObject({ user: { name: 'alice' }, accessToken: refreshed.access_token, role: 'admin', expiresAt: refreshed.expires_at })
+    expect((await providerStats()).refreshRequests).toBe(1)
+  })
 })

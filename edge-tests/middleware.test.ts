@@ -363,6 +363,82 @@ describe('regressions', () => {
   })
 })
 
+describe('safe with its defaults', () => {
+  const inSkew = () => Math.floor(Date.now() / 1000) + 30
+
+  it('regression: with memoryStore a proactive refresh runs in the foreground, so its cookie reaches the browser on that response', async () => {
+    // A background result lives only in this isolate's memory: other isolates, and the Node server
+    // behind them (its own memory store), would present the spent token with the old cookie.
+    const tokens = await signInAtProvider()
+    const name = COOKIE_NAMES['next-auth-v4'].plain
+    const cookies = { [name]: await encodeWith('next-auth-v4', name, sessionPayload(tokens, { expires_at: inSkew() })) }
+    const waited: Promise<unknown>[] = []
+    const event = { waitUntil: (promise: Promise<unknown>) => void waited.push(promise) }
+    const response = await middleware()(pageRequest('/', cookies), event as never)
+    expect(waited).toHaveLength(0)
+    const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
+    expect(session.access_token).not.toBe(tokens.access_token)
+    expect(forwardedCookies(response)![name]).toBe(setCookies(response)[0]!.value)
+    expect((await providerStats()).refreshRequests).toBe(1)
+  })
+
+  it('regression: a token living no longer than skewSeconds is refreshed at half its lifetime, with one warning per isolate, not on every request', async () => {
+    // 4 s tokens against the default 60 s skew: every fresh token used to be due at once.
+    const warnings: string[] = []
+    const handler = middleware({ logger: { warn: (message: string) => warnings.push(message), error: () => {} } })
+    const { cookies, name } = await expiredSession()
+    const first = await handler(pageRequest('/', cookies))
+    const jar = { [name]: setCookies(first)[0]!.value }
+    const refreshed = (await decodeWith('next-auth-v4', name, jar[name]!))!
+    expect(refreshed.refreshed_at).toBeTypeOf('number')
+    for (let i = 0; i < 5; i++) {
+      const response = await handler(pageRequest('/', jar))
+      expect(setCookies(response)).toEqual([])
+    }
+    expect((await providerStats()).refreshRequests).toBe(1)
+    expect(warnings.filter((message) => message.includes('at or below skewSeconds'))).toHaveLength(1)
+
+    // Past half its lifetime it is refreshed, once.
+    await new Promise((resolve) => setTimeout(resolve, ((refreshed.expires_at as number) - (refreshed.refreshed_at as number)) * 500 + 1100))
+    const later = await handler(pageRequest('/', jar))
+    expect(setCookies(later)).toHaveLength(1)
+    expect((await providerStats()).refreshRequests).toBe(2)
+    expect(warnings.filter((message) => message.includes('at or below skewSeconds'))).toHaveLength(1)
+  })
+
+  it('basePath sets the sign-in redirect and the paths unauthorizedApi leaves alone', async () => {
+    const { tokens, cookies } = await expiredSession()
+    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    const page = await middleware({ basePath: '/auth' })(pageRequest('/reports?tab=2', cookies))
+    expect(page.headers.get('location')).toBe('http://app.test/auth/signin?callbackUrl=%2Freports%3Ftab%3D2')
+    const handler = middleware({ basePath: '/api/v1/auth/', unauthorizedApi: true })
+    const json = { accept: 'application/json', 'sec-fetch-mode': 'cors' }
+    expect((await handler(pageRequest('/api/data', cookies, json))).status).toBe(401)
+    // next-auth's own routes under basePath (what useSession() polls) are never answered for it.
+    const own = await handler(pageRequest('/api/v1/auth/session', cookies, json))
+    expect(own.headers.get('x-middleware-next')).toBe('1')
+    expect((await decodeWith('next-auth-v4', COOKIE_NAMES['next-auth-v4'].plain, setCookies(own)[0]!.value))!.error).toBe('RefreshTokenError')
+  })
+
+  it('regression: a custom __Host- cookie name is written with Secure, or browsers drop it', async () => {
+    const tokens = await signInAtProvider()
+    const name = '__Host-app.session'
+    const cookies = { [name]: await encodeWith('next-auth-v4', name, sessionPayload(tokens, { expires_at: past() })) }
+    const response = await middleware({ cookieName: name })(pageRequest('/', cookies, {}, 'https://app.test'))
+    const [cookie] = setCookies(response)
+    expect(cookie).toMatchObject({ name, attributes: { secure: true, path: '/' } })
+  })
+
+  it('a custom-named Auth.js cookie is recognised by what decodes it, and written back in that format', async () => {
+    const tokens = await signInAtProvider()
+    const name = 'app.session'
+    const cookies = { [name]: await encodeWith('authjs-v5', name, sessionPayload(tokens, { expires_at: past() })) }
+    const response = await middleware({ cookieName: name, jwt: AUTHJS_V5_CODEC })(pageRequest('/', cookies))
+    const session = (await decodeWith('authjs-v5', name, setCookies(response)[0]!.value))!
+    expect(session.access_token).not.toBe(tokens.access_token)
+  })
+})
+
 describe('misuse at creation', () => {
   it.each([
     ['CONFIG_SECRET_MISSING', { secret: '' }],
@@ -370,6 +446,7 @@ describe('misuse at creation', () => {
     ['CONFIG_INVALID_OPTION', { skewSeconds: -1 }],
     ['CONFIG_INVALID_OPTION', { leaseMs: 1000, providerTimeoutMs: 5000 }],
     ['CONFIG_INVALID_OPTION', { signInPath: 'https://evil.test/login' }],
+    ['CONFIG_INVALID_OPTION', { basePath: 'auth' }],
   ])('throws %s', (code, overrides) => {
     let thrown: unknown
     try {
