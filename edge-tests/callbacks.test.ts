@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest'
-import { createRefreshMiddleware, memoryStore, refreshCallbacks } from '../lib'
+import { createRefreshMiddleware, memoryStore, refreshCallbacks, type SignInAccount } from '../lib'
 import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, pageRequest, providerHook, providerStats, sessionPayload, setCookies, signInAtProvider, quietLogger , localOidc } from './support/sessions'
 
 const providers = () => ({ oidc: localOidc() })
@@ -100,7 +100,7 @@ describe('refreshCallbacks', () => {
     const { jwt, session } = refreshCallbacks(
       { secret: SECRET, providers: providers(), logger: quietLogger },
       {
-        jwt({ token, account }: { token: Record<string, unknown>; account?: { provider: string; id_token?: string } | null }) {
+        jwt({ token, account }: { token: Record<string, unknown>; account?: SignInAccount | null }) {
           return account ? { ...token, idToken: account.id_token, role: 'admin' } : token
         },
         session({ session, token }: { session: Record<string, unknown>; token?: Record<string, unknown> }) {

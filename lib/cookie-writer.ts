@@ -1,4 +1,4 @@
-import { NextResponse, type NextRequest } from 'next/server'
+import { NextResponse, type NextRequest } from 'next/server.js'
 import { splitIntoChunks, staleChunkNames, type CookiePart } from './cookie-chunks'
 import { CHUNK_SIZE, type SessionCookieLocation } from './session-cookie'
 

@@ -1,4 +1,4 @@
-import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server'
+import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
 import { forwardWithSession, planSessionCookies, redirectWithSession, withSessionCookies } from './cookie-writer'
 import { describeError, RefreshConfigError } from './errors'
 import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from './refresh-engine'
