@@ -12,16 +12,6 @@ declare module 'next-auth' {
   }
 }
 
-declare module 'next-auth/jwt' {
-  /** What refreshCallbacks keeps in the session JWT. */
-  interface JWT {
-    access_token?: string
-    id_token?: string
-    expires_at?: number
-    signed_in_at?: number
-  }
-}
-
 interface OidcProfile {
   sub: string
   name?: string
@@ -55,9 +45,10 @@ export const authOptions: AuthOptions = {
         return token
       },
       session({ session, token }) {
-        session.accessToken = token.access_token
-        session.idToken = token.id_token
-        session.signedInAt = token.signed_in_at
+        // The session JWT's fields are `unknown` to next-auth: narrow them, no cast.
+        if (typeof token.access_token === 'string') session.accessToken = token.access_token
+        if (typeof token.id_token === 'string') session.idToken = token.id_token
+        if (typeof token.signed_in_at === 'number') session.signedInAt = token.signed_in_at
         return session
       },
     }),

@@ -3,7 +3,9 @@
  * secret, the provider, the store. With the other root files (auth.ts, middleware.ts), the only
  * place that reads the environment; variables are named literally, as the Edge runtime wants.
  */
-import { Redis } from '@upstash/redis'
+// The fetch-only entry of @upstash/redis: Next 15's Edge check flags the default (Node) entry's
+// `process.version`, though it is guarded. Next 16 does not; there the default entry is fine.
+import { Redis } from '@upstash/redis/cloudflare'
 import { memoryStore, oidc, upstashStore, type RefreshEngineOptions, type RefreshStore } from 'next-auth-edge-refresh'
 
 function required(name: string, value: string | undefined): string {

@@ -1,0 +1,21 @@
+import { auth } from '@/auth'
+import { issuer } from '@/refresh-options'
+import { fetchUserinfo } from './userinfo'
+
+/**
+ * Gated by `auth` in middleware.ts. The access token comes from the app's own session callback
+ * (auth.ts); the middleware has refreshed it for this very request when it was due.
+ */
+export default async function ProtectedPage() {
+  const session = await auth()
+  const userinfo = session?.accessToken ? await fetchUserinfo(issuer, session.accessToken) : { status: 0, sub: '' }
+  return (
+    <main data-testid="protected" data-userinfo-status={userinfo.status} data-userinfo-sub={userinfo.sub} data-has-id-token={session?.idToken ? 'true' : 'false'}>
+      <h1>Protected page</h1>
+      <p>
+        Signed in as {session?.user?.name ?? 'unknown'}. The provider&apos;s userinfo endpoint answered HTTP {userinfo.status} to this
+        session&apos;s access token.
+      </p>
+    </main>
+  )
+}

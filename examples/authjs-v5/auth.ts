@@ -1,0 +1,53 @@
+/** Auth.js v5: a generic OpenID Connect provider, tokens kept by refreshCallbacks. */
+import NextAuth from 'next-auth'
+import { refreshCallbacks } from 'next-auth-edge-refresh'
+import { clientId, clientSecret, issuer, refreshOptions, secret } from './refresh-options'
+
+declare module 'next-auth' {
+  interface Session {
+    accessToken?: string
+    idToken?: string
+    signedInAt?: number
+  }
+}
+
+export const { handlers, auth, signIn } = NextAuth({
+  secret,
+  basePath: '/auth',
+  trustHost: true,
+  providers: [
+    {
+      id: 'oidc',
+      name: 'OpenID Connect',
+      type: 'oidc',
+      issuer,
+      clientId,
+      clientSecret,
+      // offline_access asks for a refresh token; most providers grant it only with prompt=consent.
+      authorization: { params: { scope: 'openid offline_access profile email', prompt: 'consent' } },
+      checks: ['pkce', 'state'],
+    },
+  ],
+  session: { strategy: 'jwt' },
+  pages: { signIn: '/signin' },
+  callbacks: {
+    ...refreshCallbacks(refreshOptions, {
+      // The app's own callbacks run after the refresh's: `token` already holds fresh tokens.
+      jwt({ token, account }) {
+        if (account) token.signed_in_at = Math.floor(Date.now() / 1000)
+        return token
+      },
+      session({ session, token }) {
+        // The session JWT's fields are `unknown` to next-auth: narrow them, no cast.
+        if (typeof token.access_token === 'string') session.accessToken = token.access_token
+        if (typeof token.id_token === 'string') session.idToken = token.id_token
+        if (typeof token.signed_in_at === 'number') session.signedInAt = token.signed_in_at
+        return session
+      },
+    }),
+    authorized({ auth, request }) {
+      // The session endpoint answers signed-out visitors itself (with null).
+      return !!auth || request.nextUrl.pathname === '/auth/session'
+    },
+  },
+})

@@ -1,0 +1,31 @@
+/**
+ * What the refresh middleware (Edge runtime) and next-auth's callbacks (Node runtime) share: the
+ * secret, the provider, the store. With the other root files (auth.ts, middleware.ts), the only
+ * place that reads the environment; variables are named literally, as the Edge runtime wants.
+ */
+import { Redis } from '@upstash/redis'
+import { memoryStore, oidc, upstashStore, type RefreshEngineOptions, type RefreshStore } from 'next-auth-edge-refresh'
+
+function required(name: string, value: string | undefined): string {
+  if (!value) throw new Error(`${name} is not set (see README.md)`)
+  return value
+}
+
+export const issuer = required('OIDC_ISSUER', process.env.OIDC_ISSUER)
+export const clientId = required('OIDC_CLIENT_ID', process.env.OIDC_CLIENT_ID)
+export const clientSecret = required('OIDC_CLIENT_SECRET', process.env.OIDC_CLIENT_SECRET)
+export const secret = required('AUTH_SECRET', process.env.AUTH_SECRET)
+
+/** Upstash Redis when configured (shared by every isolate and server), else one isolate's memory. */
+function store(): RefreshStore {
+  const url = process.env.UPSTASH_REDIS_REST_URL
+  const token = process.env.UPSTASH_REDIS_REST_TOKEN
+  return url && token ? upstashStore(new Redis({ url, token }), { prefix: 'example-v5:' }) : memoryStore()
+}
+
+export const refreshOptions: RefreshEngineOptions = {
+  secret,
+  // Keyed by the next-auth provider id (`oidc` in auth.ts).
+  providers: { oidc: oidc({ issuer, clientId, clientSecret }) },
+  store: store(),
+}
