@@ -1,4 +1,8 @@
 /**
+ * Tests import `../lib`, which resolves through lib/package.json to the built package (lib/dist):
+ * `npm test` builds it first, so they exercise what ships. Run `npm run build:lib` after editing
+ * lib/ when running vitest directly.
+ *
  * Tests run in vitest's `edge-runtime` environment (the Vercel Edge globals from
  * @edge-runtime/vm) unless a file starts with `// @vitest-environment node`. They talk over HTTP
  * to real servers that edge-tests/global-setup.ts starts once in Node.

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it, inject } from 'vitest'
-import { cognito, createRefreshMiddleware, google, oidc, RefreshConfigError, type RefreshMiddlewareOptions } from '../lib'
+import { NextRequest } from 'next/server'
+import { cognito, createRefreshMiddleware, google, memoryStore, oidc, RefreshConfigError, type RefreshMiddlewareOptions } from '../lib'
 import {
   COOKIE_NAMES,
   SECRET,
@@ -436,6 +437,86 @@ describe('safe with its defaults', () => {
     const response = await middleware({ cookieName: name, jwt: AUTHJS_V5_CODEC })(pageRequest('/', cookies))
     const session = (await decodeWith('authjs-v5', name, setCookies(response)[0]!.value))!
     expect(session.access_token).not.toBe(tokens.access_token)
+  })
+})
+
+describe('hostile input and misbehaving parts', () => {
+  it('regression: a path starting with // or /\\ cannot turn callbackUrl into another origin', async () => {
+    for (const path of ['//evil.test/steal', '/\\evil.test/steal']) {
+      const { tokens, cookies } = await expiredSession()
+      await providerHook('revoke', { refresh_token: tokens.refresh_token })
+      const request = pageRequest('/', cookies)
+      request.nextUrl.pathname = path
+      const response = await middleware()(new NextRequest(request.nextUrl, request))
+      const location = new URL(response.headers.get('location')!)
+      const callbackUrl = location.searchParams.get('callbackUrl')!
+      expect(callbackUrl, path).toMatch(/^\/[^/\\]/)
+      expect(new URL(callbackUrl, 'http://app.test').origin).toBe('http://app.test')
+    }
+  })
+
+  it('regression: a planted cookie under another session name does not hide the real session', async () => {
+    const { tokens, cookies, name } = await expiredSession()
+    const response = await middleware()(pageRequest('/', { '__Secure-authjs.session-token': 'garbage', ...cookies }))
+    const written = setCookies(response).find((cookie) => cookie.name === name)
+    expect((await decodeWith('next-auth-v4', name, written!.value))!.access_token).not.toBe(tokens.access_token)
+  })
+
+  it('regression: the forwarded Cookie header changes the session cookie only, every other pair byte for byte', async () => {
+    const { cookies, name } = await expiredSession()
+    const others = 'pct=100%; bad=%E0%A4%A; dup=1; dup=2; flag; spaced=a b'
+    const response = await middleware()(pageRequest('/', {}, { cookie: `${others}; ${name}=${cookies[name]}` }))
+    const forwarded = response.headers.get('x-middleware-request-cookie')!
+    expect(forwarded.startsWith(`${others}; ${name}=`)).toBe(true)
+    expect(forwarded.slice(others.length + name.length + 3)).toBe(setCookies(response)[0]!.value)
+  })
+
+  it('regression: a provider that throws releases the lock and rests, like any transient failure', async () => {
+    const { cookies } = await expiredSession()
+    const store = memoryStore()
+    let releases = 0
+    const spied = { ...store, release: (key: string, lockId: string) => ((releases += 1), store.release(key, lockId)) }
+    let calls = 0
+    const throwing = { kind: 'hand-written', refresh: async () => ((calls += 1), Promise.reject(new Error('boom'))) }
+    const handler = middleware({ providers: { oidc: throwing }, store: spied, retryAfterMs: 60_000 })
+    for (let i = 0; i < 3; i++) expect((await handler(pageRequest('/', cookies))).headers.get('x-middleware-next')).toBe('1')
+    expect(calls).toBe(1)
+    expect(releases).toBe(1)
+  })
+
+  it('regression: a session naming constructor, toString or __proto__ as its provider is an unknown provider, not a crash or a stuck lock', async () => {
+    const warnings: string[] = []
+    for (const provider of ['constructor', 'toString', '__proto__']) {
+      const { cookies } = await expiredSession('next-auth-v4', undefined, { provider })
+      const handler = middleware({ providers: { oidc: localOidc(), google: localOidc() }, logger: { warn: (message: string) => warnings.push(message), error: (message: string) => warnings.push(`error ${message}`) } })
+      const response = await handler(pageRequest('/', cookies))
+      expect(response.headers.get('x-middleware-next')).toBe('1')
+      expect(setCookies(response)).toEqual([])
+    }
+    expect(warnings.filter((message) => message.startsWith('error'))).toEqual([])
+    expect(warnings.filter((message) => message.includes('not in options.providers'))).toHaveLength(3)
+    expect((await providerStats()).refreshRequests).toBe(0)
+  })
+
+  it('regression: a provider error text carrying the refresh token never reaches the log', async () => {
+    const { tokens, cookies } = await expiredSession()
+    const warnings: string[] = []
+    const hostile = async (input: string | URL | Request, init?: RequestInit) => {
+      const url = String(input instanceof Request ? input.url : input)
+      if (!url.includes('/token')) return fetch(input, init)
+      return new Response(JSON.stringify({ error: `bad_token ${tokens.refresh_token}\n[edge-refresh] forged`, error_description: tokens.refresh_token }), {
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+      })
+    }
+    const handler = middleware({ fetch: hostile, logger: { warn: (message: string) => warnings.push(message), error: (message: string) => warnings.push(message) } })
+    await handler(pageRequest('/', cookies))
+    expect(warnings.length).toBeGreaterThan(0)
+    for (const message of warnings) {
+      expect(message).not.toContain(tokens.refresh_token)
+      expect(message).not.toContain('forged')
+    }
+    expect(warnings.join('\n')).toContain('unrecognised error code (HTTP 400)')
   })
 })
 

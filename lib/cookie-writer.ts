@@ -31,10 +31,28 @@ export function planSessionCookies(requestCookies: readonly CookiePart[], locati
  * `headers()` and `getServerSession` in this very request would still see the old session.
  */
 export function forwardWithSession(request: NextRequest, write: SessionCookieWrite): NextResponse {
+  const header = request.headers.get('cookie') ?? ''
+  // `request.cookies` first, so that code reading them later in this middleware (the app's own,
+  // behind `withRefresh`) sees the new session; it re-serialises every cookie, though, so the
+  // header is then rewritten from the original with only the session's own cookies changed.
   for (const name of write.expire) request.cookies.delete(name)
   for (const cookie of write.set) request.cookies.set(cookie.name, cookie.value)
+  request.headers.set('cookie', replaceSessionCookies(header, write))
   const response = NextResponse.next({ request: { headers: request.headers } })
   return withSessionCookies(response, write)
+}
+
+/**
+ * A `Cookie` header with the session's cookies replaced and every other pair left byte for byte as
+ * the browser sent it (values the cookie parser would drop or re-encode included).
+ */
+export function replaceSessionCookies(header: string, write: Pick<SessionCookieWrite, 'set' | 'expire'>): string {
+  const replaced = new Set([...write.expire, ...write.set.map((cookie) => cookie.name)])
+  const kept = header
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair.length > 0 && !replaced.has((pair.includes('=') ? pair.slice(0, pair.indexOf('=')) : pair).trim()))
+  return [...kept, ...write.set.map((cookie) => `${cookie.name}=${cookie.value}`)].join('; ')
 }
 
 /** A redirect that also carries the new session (used when a navigation must sign in again). */

@@ -6,7 +6,7 @@ import { classifyRequest } from './request-kind'
 import { setBounded } from './bounded-map'
 import { sha256Base64url } from './digest'
 import { createMemo } from './memo'
-import { decodeSession, encodeSession, findSessionCookie, installedCodec, type SessionCodec, type SessionCookieLocation, type SessionFormat } from './session-cookie'
+import { decodeSession, encodeSession, findSessionCookies, installedCodec, type SessionCodec, type SessionCookieLocation, type SessionFormat } from './session-cookie'
 import { REFRESH_TOKEN_ERROR } from './types'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from './session-fields'
 
@@ -76,17 +76,22 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   const nowSeconds = () => Math.floor(engine.now() / 1000)
   const unknownProvidersReported = new Set<string | undefined>()
 
-  const handle = async (request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> => {
-    const found = findSessionCookie(request.cookies, cookieOptions)
-    if (!found) return NextResponse.next()
-    const digest = await sha256Base64url(found.jwt)
-    const freshUntil = judged.get(digest)
-    if (freshUntil !== undefined && nowSeconds() < freshUntil) return NextResponse.next()
+  /** The first session cookie that decodes (see findSessionCookies), or a verdict that it needs nothing. */
+  const readSession = async (request: NextRequest) => {
+    for (const found of findSessionCookies(request.cookies, cookieOptions)) {
+      const digest = await sha256Base64url(found.jwt)
+      const freshUntil = judged.get(digest)
+      if (freshUntil !== undefined && nowSeconds() < freshUntil) return 'fresh' as const
+      const read = await decoded.get(digest, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
+      if (read) return { digest, payload: read.payload, location: { ...found.location, format: read.format } satisfies SessionCookieLocation }
+    }
+    return null
+  }
 
-    const read = await decoded.get(digest, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
-    if (!read) return NextResponse.next()
-    const { payload } = read
-    const location: SessionCookieLocation = { ...found.location, format: read.format }
+  const handle = async (request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> => {
+    const session = await readSession(request)
+    if (session === null || session === 'fresh') return NextResponse.next()
+    const { digest, payload, location } = session
     const tokens = readSessionTokens(payload, nowSeconds())
     if (!tokens) return NextResponse.next()
 
@@ -142,7 +147,9 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     const url = request.nextUrl.clone()
     // A path, never an absolute URL: the callback cannot leave this origin. Sending the sign-in
     // page back to itself after sign-in would strand the user there, so it goes home instead.
-    const here = request.nextUrl.pathname
+    // Leading slashes and backslashes collapse to one: `//evil.test` (or `/\\evil.test`, which
+    // browsers read the same way) would otherwise leave the origin after sign-in.
+    const here = request.nextUrl.pathname.replace(/^[\\/]+/, '/')
     const callbackUrl = here === signInPath ? '/' : `${here}${request.nextUrl.search}`
     url.pathname = signInPath
     url.search = `?callbackUrl=${encodeURIComponent(callbackUrl)}`

@@ -1,11 +1,11 @@
 import { decideRefresh, effectiveSkewSeconds, type RefreshDecision } from './decision'
-import { RefreshConfigError } from './errors'
-import type { RefreshProvider } from './providers/provider'
+import { describeError, RefreshConfigError } from './errors'
+import type { ProviderContext, RefreshProvider } from './providers/provider'
 import { createSealer } from './sealing'
 import { createSingleFlight, type FlightResult } from './single-flight'
 import { memoryStore } from './stores/memory-store'
 import type { RefreshStore } from './stores/store'
-import type { FetchLike, Logger, RefreshedTokens, SessionTokens } from './types'
+import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from './types'
 
 /** Options shared by the middleware and the next-auth callbacks. Durations say their unit. */
 export interface RefreshEngineOptions {
@@ -145,10 +145,11 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         // single flight whenever the token lifetime is shorter than the skew.
         if (result && decision.reason !== 'expired') return result
         const providerId = current.provider ?? onlyProvider
-        const provider = providerId === undefined ? undefined : providers[providerId]
+        // Own properties only: a session naming `constructor` or `__proto__` must not reach Object's.
+        const provider = providerId !== undefined && Object.hasOwn(providers, providerId) ? providers[providerId] : undefined
         if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }
         const refreshToken = current.refresh_token!
-        const call = () => provider.refresh(refreshToken, context)
+        const call = () => callProvider(provider, refreshToken, context)
         // A store that is not shared (memoryStore) cannot hand a background result to the other
         // isolates and servers that will see the old cookie; refreshing in the foreground puts the
         // new cookie on this very response instead.
@@ -168,6 +169,18 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
       }
       return result!
     },
+  }
+}
+
+/**
+ * A provider's `refresh` must not throw, but a hand-written one might: a throw is a transient
+ * outcome, so the lock is released and the back-off set like for any other failure.
+ */
+async function callProvider(provider: RefreshProvider, refreshToken: string, context: ProviderContext): Promise<RefreshOutcome> {
+  try {
+    return await provider.refresh(refreshToken, context)
+  } catch (error) {
+    return { reason: 'transient', detail: `provider ${provider.kind} threw: ${describeError(error)}` }
   }
 }
 

@@ -100,17 +100,20 @@ const STANDARD_NAMES: ReadonlyArray<{ name: string; format: SessionFormat; secur
 ]
 
 /**
- * Finds the session cookie (joining chunks) without decoding it.
+ * Finds the session cookies (joining chunks) without decoding them: every standard name present
+ * (or the custom one), most specific first. More than one is there when an app moved from v4 to v5,
+ * or when someone planted a cookie under another name: the caller takes the first that decodes.
  *
- * @returns The raw JWT and where it was found, or `null` when there is none or its chunks are broken.
+ * @returns The raw JWTs and where each was found; empty when there is none or its chunks are broken.
  */
-export function findSessionCookie(cookies: CookieSource, options: SessionCookieOptions): FoundSessionCookie | null {
+export function findSessionCookies(cookies: CookieSource, options: SessionCookieOptions): FoundSessionCookie[] {
   const all = cookies.getAll()
+  const found: FoundSessionCookie[] = []
   for (const candidate of candidateNames(options)) {
-    const found = readChunkedCookie(all, candidate.name)
-    if (found) return { jwt: found.value, location: { ...candidate, names: found.names } }
+    const chunked = readChunkedCookie(all, candidate.name)
+    if (chunked) found.push({ jwt: chunked.value, location: { ...candidate, names: chunked.names } })
   }
-  return null
+  return found
 }
 
 /**
@@ -120,10 +123,11 @@ export function findSessionCookie(cookies: CookieSource, options: SessionCookieO
  * sequence, a tampered or expired JWT, a wrong secret. Never throws for bad input.
  */
 export async function readSessionCookie(cookies: CookieSource, options: SessionCookieOptions): Promise<ReadSession | null> {
-  const found = findSessionCookie(cookies, options)
-  if (!found) return null
-  const decoded = await decodeSession(found.jwt, found.location, options.secrets, options.codec ?? installedCodec)
-  return decoded ? { jwt: found.jwt, payload: decoded.payload, location: { ...found.location, format: decoded.format } } : null
+  for (const found of findSessionCookies(cookies, options)) {
+    const decoded = await decodeSession(found.jwt, found.location, options.secrets, options.codec ?? installedCodec)
+    if (decoded) return { jwt: found.jwt, payload: decoded.payload, location: { ...found.location, format: decoded.format } }
+  }
+  return null
 }
 
 function candidateNames(options: SessionCookieOptions): ReadonlyArray<{ name: string; format: SessionFormat | undefined; secure: boolean }> {

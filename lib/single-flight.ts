@@ -69,6 +69,8 @@ class StoreUnavailableError extends Error {
 }
 
 const LOCAL_RESULTS_MAX = 1000
+/** Refresh tokens resting after a transient failure, per isolate; the oldest rest is dropped first. */
+const BACKOFF_MAX = 1000
 /** Lock id of a result published without holding the lock; it matches no lock, so none is released. */
 const FALLBACK_LOCK_ID = 'fallback-without-lock'
 const WARN_INTERVAL_MS = 60_000
@@ -134,7 +136,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
   const lead = async (key: string, lockId: string | undefined, call: ProviderCall, ttlMs: number): Promise<FlightResult> => {
     const outcome = await call()
     if (outcome.reason === 'transient') {
-      backoffUntil.set(key, now() + retryAfterMs)
+      setBounded(backoffUntil, key, now() + retryAfterMs, BACKOFF_MAX)
       if (lockId) await guarded(() => store.release(key, lockId)).catch(warnOutage)
       return { reason: 'transient', detail: outcome.detail }
     }

@@ -42,7 +42,7 @@ export interface RefreshedTokens {
  */
 export type RefreshOutcome =
   | { reason: 'refreshed'; tokens: RefreshedTokens }
-  | { reason: 'invalid_grant'; description?: string }
+  | { reason: 'invalid_grant' }
   | { reason: 'transient'; detail: string }
 
 /** Where a request's cookies come from: `NextRequest.cookies` and `cookies()` from `next/headers` both fit. */

@@ -95,13 +95,32 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
   }
 }
 
+/**
+ * The error codes of RFC 6749 §5.2 and the registered extensions a token endpoint may answer. Only
+ * these are ever logged: the `error` field is the provider's free text, and a broken or hostile one
+ * could carry the refresh token itself or a forged log line.
+ */
+const KNOWN_ERROR_CODES = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'invalid_dpop_proof',
+  'use_dpop_nonce',
+  'server_error',
+  'temporarily_unavailable',
+  'slow_down',
+])
+
 /** `invalid_grant` is the only answer that ends a login; every other failure is transient. */
 function classify(error: unknown): RefreshOutcome {
   if (error instanceof oauth.ResponseBodyError) {
-    if (error.error === 'invalid_grant') {
-      return error.error_description ? { reason: 'invalid_grant', description: error.error_description } : { reason: 'invalid_grant' }
-    }
-    return { reason: 'transient', detail: `${error.error} (HTTP ${error.status})` }
+    // The description is free text from the provider, so it is not kept (see KNOWN_ERROR_CODES).
+    if (error.error === 'invalid_grant') return { reason: 'invalid_grant' }
+    const code = KNOWN_ERROR_CODES.has(error.error) ? error.error : 'unrecognised error code'
+    return { reason: 'transient', detail: `${code} (HTTP ${error.status})` }
   }
   return { reason: 'transient', detail: describeError(error) }
 }
