@@ -227,3 +227,41 @@ describe('proactive refresh', () => {
     expect((await providerStats()).refreshRequests).toBe(1)
   })
 })
+
+describe('a store someone else can write to', () => {
+  it('regression: a sealed result or dead mark copied under another refresh token\'s key is not handed to that session', async () => {
+    const raw = new Redis({ url: inject('redisRestUrl'), token: inject('redisRestToken'), retry: false, automaticDeserialization: false })
+    const { createSealer } = await import('../lib/sealing')
+    const keyOf = (refreshToken: string) => createSealer([SECRET]).keyFor(refreshToken)
+    const past = Math.floor(Date.now() / 1000) - 5
+
+    // The attacker refreshes their own session: a sealed result lands under their key.
+    const attacker = await signInAtProvider()
+    const attackerCookie = { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(attacker, { expires_at: past })) }
+    const attackerSession = (await sessionOf(await isolate()(pageRequest('/', attackerCookie))))!
+    const attackerValue = await raw.get<string>(`${prefix}${await keyOf(attacker.refresh_token)}`)
+    expect(attackerValue).toBeTypeOf('string')
+
+    // …and copies it under the victim's key.
+    const victim = await signInAtProvider()
+    await raw.set(`${prefix}${await keyOf(victim.refresh_token)}`, attackerValue!, { px: 60_000 })
+    const victimCookie = { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(victim, { expires_at: past })) }
+    const victimResponse = await isolate()(pageRequest('/', victimCookie))
+    const victimSession = await sessionOf(victimResponse)
+    expect(victimSession?.access_token).not.toBe(attackerSession.access_token)
+    expect(victimSession?.error).toBeUndefined()
+
+    // A dead mark copied the same way does not end the victim's login either.
+    const other = await signInAtProvider()
+    await providerHook('revoke', { refresh_token: other.refresh_token })
+    await isolate()(pageRequest('/', { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(other, { expires_at: past })) }))
+    const deadValue = await raw.get<string>(`${prefix}${await keyOf(other.refresh_token)}`)
+    expect(deadValue).toBeTypeOf('string')
+    const second = await signInAtProvider()
+    await raw.set(`${prefix}${await keyOf(second.refresh_token)}`, deadValue!, { px: 60_000 })
+    const secondResponse = await isolate()(pageRequest('/', { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(second, { expires_at: past })) }))
+    expect((await sessionOf(secondResponse))?.error).toBeUndefined()
+    expect(secondResponse.status).not.toBe(307)
+    expect((await refreshDirectly(second.refresh_token)).status).toBe(200)
+  })
+})

@@ -12,9 +12,14 @@ export type StoredResult = { kind: 'refreshed'; tokens: RefreshedTokens } | { ki
 export interface Sealer {
   /** `base64url(SHA-256(refresh_token))`: the store key suffix, never the token itself. */
   keyFor(refreshToken: string): Promise<string>
-  seal(result: StoredResult): Promise<string>
-  /** Returns `null` for a value it cannot open (other secret, tampered, other shape). */
-  open(sealed: string): Promise<StoredResult | null>
+  /** Seals `result` for the store key `key`: the value opens under that key only. */
+  seal(key: string, result: StoredResult): Promise<string>
+  /**
+   * Returns `null` for a value it cannot open (other secret, tampered, other shape) or one sealed
+   * for another key: someone with write access to the store could otherwise copy their own result,
+   * or a dead mark, under somebody else's key.
+   */
+  open(key: string, sealed: string): Promise<StoredResult | null>
 }
 
 const encoder = new TextEncoder()
@@ -33,16 +38,18 @@ export function createSealer(secrets: readonly string[]): Sealer {
   const keys = secrets.map((secret) => deriveKey(secret))
   return {
     keyFor: sha256Base64url,
-    async seal(result) {
-      return new CompactEncrypt(encoder.encode(JSON.stringify(result)))
+    async seal(key, result) {
+      return new CompactEncrypt(encoder.encode(JSON.stringify({ ...result, for: key })))
         .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
         .encrypt(await keys[0]!)
     },
-    async open(sealed) {
-      for (const key of keys) {
+    async open(key, sealed) {
+      for (const secretKey of keys) {
         try {
-          const { plaintext } = await compactDecrypt(sealed, await key)
-          return parseStoredResult(JSON.parse(decoder.decode(plaintext)))
+          const { plaintext } = await compactDecrypt(sealed, await secretKey)
+          const value: unknown = JSON.parse(decoder.decode(plaintext))
+          if (typeof value !== 'object' || value === null || (value as { for?: unknown }).for !== key) return null
+          return parseStoredResult(value)
         } catch {
           // Not sealed with this secret; try the next one.
         }

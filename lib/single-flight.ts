@@ -141,7 +141,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       return { reason: 'transient', detail: outcome.detail }
     }
     const stored: StoredResult = outcome.reason === 'refreshed' ? { kind: 'refreshed', tokens: outcome.tokens } : { kind: 'dead' }
-    const sealed = await sealer.seal(stored)
+    const sealed = await sealer.seal(key, stored)
     const storeTtl = stored.kind === 'dead' ? deadTtlMs : ttlMs
     if (lockId) {
       await guarded(() => store.publish(key, lockId, sealed, storeTtl)).catch(warnOutage)
@@ -166,7 +166,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         warnOutage(error)
         return lead(key, undefined, call, ttlMs)
       }
-      if (claim.kind === 'result') return fromStored(await sealer.open(claim.sealed))
+      if (claim.kind === 'result') return fromStored(await sealer.open(key, claim.sealed))
       if (claim.kind === 'lead') return lead(key, claim.lockId, call, ttlMs)
       const waited = await waitForResult(key)
       if (waited === 'fallback') return lead(key, undefined, call, ttlMs)
@@ -189,7 +189,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         warnOutage(error)
         return 'fallback'
       }
-      if (peeked.kind === 'result') return fromStored(await sealer.open(peeked.sealed))
+      if (peeked.kind === 'result') return fromStored(await sealer.open(key, peeked.sealed))
       if (peeked.kind === 'free') return undefined
     }
     return undefined
@@ -233,7 +233,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         return { reason: 'pending' }
       }
       if (claim.kind === 'result') {
-        const result = fromStored(await sealer.open(claim.sealed))
+        const result = fromStored(await sealer.open(key, claim.sealed))
         remember(key, result, ttlMs)
         return result
       }
