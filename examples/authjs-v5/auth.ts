@@ -1,11 +1,11 @@
 /** Auth.js v5: a generic OpenID Connect provider, tokens kept by refreshCallbacks. */
 import NextAuth from 'next-auth'
-import { refreshCallbacks } from 'next-auth-edge-refresh'
+import { refreshCallbacks, type RefreshedSessionFields } from 'next-auth-edge-refresh'
 import { clientId, clientSecret, issuer, refreshOptions, secret } from './refresh-options'
 
 declare module 'next-auth' {
-  interface Session {
-    accessToken?: string
+  /** `error` and `expiresAt` come from refreshCallbacks; `accessToken` and the rest from the session callback below. */
+  interface Session extends RefreshedSessionFields {
     idToken?: string
     signedInAt?: number
   }

@@ -1,0 +1,317 @@
+/**
+ * The example apps in examples/ as a consumer meets them: the package packed with `npm pack`, each
+ * app copied outside the repository and installed from that tarball, then `tsc`, `next build` and
+ * `next start` run in the copy with its own node_modules. Node only (child processes, file system).
+ *
+ * Nothing here points the copies back at the repository: no workspace, no symlink, no tsconfig
+ * path. {@link installExample} checks that the installed package is a plain copy of the tarball.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { cpSync, createWriteStream, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs'
+import { join, relative, sep } from 'node:path'
+import { ARTIFACTS, ROOT } from './next-app'
+
+/** Where the example apps live in the repository. */
+export const EXAMPLES_DIR = join(ROOT, 'examples')
+/** Logs of every child process of these tests (gitignored). */
+export const EXAMPLE_ARTIFACTS = join(ARTIFACTS, 'examples')
+
+/** Never copied from an example: build and install output of a developer's own runs. */
+const NOT_COPIED = new Set(['node_modules', '.next', 'next-env.d.ts', 'tsconfig.tsbuildinfo', 'package-lock.json'])
+
+const PACK_TIMEOUT_MS = 120_000
+const INSTALL_TIMEOUT_MS = 5 * 60_000
+const TSC_TIMEOUT_MS = 120_000
+const BUILD_TIMEOUT_MS = 5 * 60_000
+const START_TIMEOUT_MS = 60_000
+const STOP_TIMEOUT_MS = 5_000
+
+/** The environment every child gets: enough to run, nothing from the developer's app configuration. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: Record<string, string> = { NEXT_TELEMETRY_DISABLED: '1' }
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR'] as const) {
+    const value = process.env[name]
+    if (value !== undefined) env[name] = value
+  }
+  // NODE_ENV only where given (next build / start): vitest's NODE_ENV=test must not reach npm.
+  return { ...env, ...extra } as NodeJS.ProcessEnv
+}
+
+/** What a finished child process left behind. */
+export interface ChildResult {
+  /** Exit code, or a description (signal, timeout, spawn error). */
+  code: number | string
+  /** stdout and stderr, interleaved as they arrived. */
+  output: string
+  durationMs: number
+}
+
+// Every child still running, killed if the test process exits without stopping it.
+const live = new Set<ChildProcess>()
+let exitHookInstalled = false
+
+function track(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.on('exit', () => {
+      for (const running of live) killGroup(running, 'SIGKILL')
+    })
+  }
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return
+  try {
+    process.kill(-child.pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+/** Runs a command to completion (bounded by `timeoutMs`), logging to `artifacts/examples/<log>.log`. */
+export async function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; log: string }): Promise<ChildResult> {
+  mkdirSync(EXAMPLE_ARTIFACTS, { recursive: true })
+  const log = createWriteStream(join(EXAMPLE_ARTIFACTS, `${options.log}.log`))
+  const started = Date.now()
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  track(child)
+  const chunks: Buffer[] = []
+  const keep = (chunk: Buffer) => {
+    chunks.push(chunk)
+    log.write(chunk)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const code = await new Promise<number | string>((resolve) => {
+    const timer = setTimeout(() => {
+      killGroup(child, 'SIGKILL')
+      resolve(`timeout after ${options.timeoutMs} ms`)
+    }, options.timeoutMs)
+    child.once('error', (error) => {
+      clearTimeout(timer)
+      resolve(error.message)
+    })
+    child.once('close', (exitCode: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer)
+      resolve(exitCode ?? String(signal))
+    })
+  })
+  await new Promise((resolve) => log.end(resolve))
+  return { code, output: Buffer.concat(chunks).toString('utf8'), durationMs: Date.now() - started }
+}
+
+/** The last `lines` lines of a child's output, for failure messages. */
+export function tail(output: string, lines = 40): string {
+  return output.split('\n').slice(-lines).join('\n')
+}
+
+/** `npm pack` of lib/ (its prepack builds dist/) into `destination`; returns the tarball's path. */
+export async function packLib(destination: string): Promise<string> {
+  mkdirSync(destination, { recursive: true })
+  const result = await run('npm', ['pack', '--pack-destination', destination], {
+    cwd: join(ROOT, 'lib'),
+    env: cleanEnv(),
+    timeoutMs: PACK_TIMEOUT_MS,
+    log: 'npm-pack',
+  })
+  const tarballs = readdirSync(destination).filter((name) => name.endsWith('.tgz'))
+  if (result.code !== 0 || tarballs.length !== 1) {
+    throw new Error(`npm pack in lib/ failed (${result.code}, tarballs: ${tarballs.join(', ') || 'none'}):\n${tail(result.output)}`)
+  }
+  return join(destination, tarballs[0]!)
+}
+
+/** An example app copied out of the repository and installed. */
+export interface InstalledExample {
+  name: string
+  /** The copy's directory (outside the repository). */
+  dir: string
+  /** Versions installed in the copy. */
+  versions: Record<'next' | 'next-auth' | 'next-auth-edge-refresh', string>
+  installMs: number
+}
+
+function installedVersion(dir: string, name: string): string {
+  const manifest: unknown = JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8'))
+  if (typeof manifest !== 'object' || manifest === null || !('version' in manifest) || typeof manifest.version !== 'string') {
+    throw new Error(`${name} in ${dir} has no version`)
+  }
+  return manifest.version
+}
+
+/**
+ * Copies `examples/<name>` to `<workDir>/<name>` (without node_modules, .next, …), points its
+ * `next-auth-edge-refresh` dependency at the tarball and runs `npm install`.
+ */
+export async function installExample(name: string, tarball: string, workDir: string): Promise<InstalledExample> {
+  const source = join(EXAMPLES_DIR, name)
+  const dir = join(workDir, name)
+  cpSync(source, dir, {
+    recursive: true,
+    filter: (path) => {
+      const parts = relative(source, path).split(sep)
+      return !parts.some((part) => NOT_COPIED.has(part) || part.endsWith('.tsbuildinfo'))
+    },
+  })
+  const manifestPath = join(dir, 'package.json')
+  const manifest: { dependencies?: Record<string, string> } = JSON.parse(readFileSync(manifestPath, 'utf8'))
+  if (!manifest.dependencies?.['next-auth-edge-refresh']) throw new Error(`examples/${name}/package.json does not depend on next-auth-edge-refresh`)
+  manifest.dependencies['next-auth-edge-refresh'] = `file:${tarball}`
+  writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
+
+  // npm's own configuration (registry, CA file) comes from npmrc; the npm_* variables of an
+  // enclosing `npm test` and vitest's NODE_ENV=test must not reach this install.
+  const result = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], {
+    cwd: dir,
+    env: cleanEnv(),
+    timeoutMs: INSTALL_TIMEOUT_MS,
+    log: `${name}-npm-install`,
+  })
+  if (result.code !== 0) {
+    throw new Error(`npm install of the example ${name} in ${dir} failed (${result.code}); see artifacts/examples/${name}-npm-install.log:\n${tail(result.output)}`)
+  }
+
+  // A plain copy of the tarball, not a link back into the repository.
+  const installed = join(dir, 'node_modules', 'next-auth-edge-refresh')
+  if (lstatSync(installed).isSymbolicLink() || !realpathSync(installed).startsWith(`${realpathSync(workDir)}${sep}`)) {
+    throw new Error(`next-auth-edge-refresh in ${dir} is not a copy of the packed tarball: ${realpathSync(installed)}`)
+  }
+  return {
+    name,
+    dir,
+    versions: {
+      next: installedVersion(dir, 'next'),
+      'next-auth': installedVersion(dir, 'next-auth'),
+      'next-auth-edge-refresh': installedVersion(dir, 'next-auth-edge-refresh'),
+    },
+    installMs: result.durationMs,
+  }
+}
+
+/** Strict `tsc --noEmit` with the example's own tsconfig and TypeScript. */
+export function typecheckExample(example: InstalledExample): Promise<ChildResult> {
+  return run(process.execPath, [join(example.dir, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', example.dir], {
+    cwd: example.dir,
+    env: cleanEnv(),
+    timeoutMs: TSC_TIMEOUT_MS,
+    log: `${example.name}-tsc`,
+  })
+}
+
+function nextBin(example: InstalledExample): string {
+  return join(example.dir, 'node_modules', 'next', 'dist', 'bin', 'next')
+}
+
+/** `next build` in the copy, with `env` (the app's variables as the build sees them). */
+export function buildExample(example: InstalledExample, env: Record<string, string>): Promise<ChildResult> {
+  return run(process.execPath, [nextBin(example), 'build'], {
+    cwd: example.dir,
+    env: cleanEnv({ NODE_ENV: 'production', ...env }),
+    timeoutMs: BUILD_TIMEOUT_MS,
+    log: `${example.name}-next-build`,
+  })
+}
+
+/** A running `next start` of an example. */
+export interface ExampleServer {
+  /** `http://127.0.0.1:<port>` */
+  origin: string
+  /** Recent output, for failure messages. */
+  output(): string
+  /** SIGTERM to its process group, SIGKILL after 5 s. */
+  stop(): Promise<void>
+}
+
+/** `next start` on 127.0.0.1 in the copy; resolves once it answers HTTP. */
+export async function startExample(example: InstalledExample, options: { port: number; env: Record<string, string>; log: string }): Promise<ExampleServer> {
+  const origin = `http://127.0.0.1:${options.port}`
+  mkdirSync(EXAMPLE_ARTIFACTS, { recursive: true })
+  const log = createWriteStream(join(EXAMPLE_ARTIFACTS, `${options.log}.log`))
+  const child = spawn(process.execPath, [nextBin(example), 'start', '--hostname', '127.0.0.1', '--port', String(options.port)], {
+    cwd: example.dir,
+    env: cleanEnv({ NODE_ENV: 'production', ...options.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  track(child)
+  const recent: string[] = []
+  const keep = (chunk: Buffer) => {
+    log.write(chunk)
+    recent.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+    recent.splice(0, Math.max(0, recent.length - 80))
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  let exited: string | undefined
+  const exitedPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      exited = signal ?? `code ${String(code)}`
+      resolve()
+    })
+  })
+  const output = () => recent.join('\n')
+  let stopped = false
+  const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
+    if (exited === undefined) {
+      killGroup(child, 'SIGTERM')
+      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), STOP_TIMEOUT_MS)
+      await exitedPromise
+      clearTimeout(timer)
+    }
+    await new Promise((resolve) => log.end(resolve))
+  }
+
+  const deadline = Date.now() + START_TIMEOUT_MS
+  for (;;) {
+    if (exited !== undefined) throw new Error(`next start of ${example.name} exited (${exited}) before it was ready:\n${output()}`)
+    try {
+      // Outside every example's middleware matcher: any HTTP answer means ready.
+      const response = await fetch(`${origin}/favicon.ico`, { signal: AbortSignal.timeout(2_000) })
+      await response.arrayBuffer()
+      return { origin, output, stop }
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`next start of ${example.name} did not answer within ${START_TIMEOUT_MS} ms:\n${output()}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/**
+ * Blocks of build output (separated by blank lines) that name one of `names`: the warnings about
+ * those packages. webpack's "Import trace for requested module:" block stays with the warning
+ * before it, so each block starts with the warning's own first line.
+ */
+export function blocksNaming(output: string, names: readonly string[]): string[] {
+  const pattern = new RegExp(names.map((name) => name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'))
+  const blocks: string[] = []
+  for (const raw of output.split(/\n\s*\n/)) {
+    const block = raw.trim()
+    if (!block) continue
+    if (block.startsWith('Import trace for requested module:') && blocks.length > 0) blocks[blocks.length - 1] += `\n\n${block}`
+    else blocks.push(block)
+  }
+  return blocks.filter((block) => pattern.test(block))
+}
+
+/** Lines of build output that are warnings (`⚠`, webpack's `<w>`, `warn`). */
+export function warningLines(output: string): string[] {
+  return output.split('\n').filter((line) => /⚠|<w>|\bwarn(ing)?\b/i.test(line))
+}
+
+/** Source with comments removed (line comments after whitespace or at line start, and block comments). */
+export function withoutComments(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|\s)\/\/.*$/gm, '$1')
+}
+
+/** Source without import and export lists, whose `x as y` renames are not casts. */
+export function withoutAliases(source: string): string {
+  return source.replace(/\b(import|export)\s+(type\s+)?(\*\s+as\s+\w+|\{[^}]*\})/g, '$1')
+}
