@@ -471,11 +471,16 @@ describe('hostile input and misbehaving parts', () => {
     expect(forwarded.slice(others.length + name.length + 3)).toBe(setCookies(response)[0]!.value)
   })
 
-  it('regression: a provider that throws releases the lock and rests, like any transient failure', async () => {
+  it('regression: a provider that throws frees the lock and rests, like any transient failure', async () => {
     const { cookies } = await expiredSession()
     const store = memoryStore()
+    // The lock is freed by publishing the shared back-off (or, failing that, by a release).
     let releases = 0
-    const spied = { ...store, release: (key: string, lockId: string) => ((releases += 1), store.release(key, lockId)) }
+    const spied = {
+      ...store,
+      release: (key: string, lockId: string) => ((releases += 1), store.release(key, lockId)),
+      publish: (key: string, lockId: string, sealed: string, ttlMs: number) => ((releases += 1), store.publish(key, lockId, sealed, ttlMs)),
+    }
     let calls = 0
     const throwing = { kind: 'hand-written', refresh: async () => ((calls += 1), Promise.reject(new Error('boom'))) }
     const handler = middleware({ providers: { oidc: throwing }, store: spied, retryAfterMs: 60_000 })
@@ -528,6 +533,10 @@ describe('misuse at creation', () => {
     ['CONFIG_INVALID_OPTION', { leaseMs: 1000, providerTimeoutMs: 5000 }],
     ['CONFIG_INVALID_OPTION', { signInPath: 'https://evil.test/login' }],
     ['CONFIG_INVALID_OPTION', { basePath: 'auth' }],
+    // regression: a lease only just above the provider timeout let slow discovery + token calls outlive the lock
+    ['CONFIG_INVALID_OPTION', { leaseMs: 6000, providerTimeoutMs: 5000 }],
+    ['CONFIG_INVALID_OPTION', { deadlineMs: 1000 }],
+    ['CONFIG_INVALID_OPTION', { storeOutage: 'retry' }],
   ])('throws %s', (code, overrides) => {
     let thrown: unknown
     try {

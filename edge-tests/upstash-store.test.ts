@@ -154,76 +154,181 @@ describe('single flight across isolates through Redis', () => {
     expect((await providerStats()).refreshRequests).toBe(1)
   })
 
-  it('Redis stopped mid-test: requests are still served and refreshed through the fallback, with one warning', async () => {
+  it('regression: Redis stopped mid-test: no session is refreshed anywhere, none is lost, one warning, and refreshing resumes when it is back', async () => {
+    // Each isolate used to refresh on its own while Redis was down: 4 instances, 4 provider calls
+    // with one refresh token, reuse detected, login lost.
     const warnings: string[] = []
     const logger = { warn: (message: string) => void warnings.push(message), error: () => {} }
-    const handler = isolate({ logger, storeTimeoutMs: 200 })
+    const isolates = Array.from({ length: 4 }, () => isolate({ logger, storeTimeoutMs: 200 }))
     const before = await session(-5)
-    expect((await sessionOf(await handler(pageRequest('/', before.cookies))))!.access_token).toBeTruthy()
+    expect((await sessionOf(await isolates[0]!(pageRequest('/', before.cookies))))!.access_token).toBeTruthy()
 
+    const during = await session(-5)
+    const inSkew = await session(30)
+    await redisHook('redis-stop')
+    try {
+      const requests = [
+        ...Array.from({ length: 20 }, (_, i) => isolates[i % 4]!(pageRequest(`/e/${i}`, during.cookies))),
+        ...Array.from({ length: 20 }, (_, i) => isolates[i % 4]!(pageRequest(`/s/${i}`, inSkew.cookies), collectingEvent())),
+      ]
+      for (const response of await Promise.all(requests)) {
+        expect(response.status).toBe(200)
+        expect(setCookies(response)).toEqual([])
+      }
+    } finally {
+      await redisHook('redis-start')
+    }
+    expect((await providerStats()).refreshRequests).toBe(1)
+    expect((await providerStats()).reuseDetected).toBe(0)
+    // One warning per isolate per minute at most.
+    expect(warnings.filter((w) => w.includes('store unavailable')).length).toBeLessThanOrEqual(4)
+    expect(warnings.filter((w) => w.includes('store unavailable')).length).toBeGreaterThanOrEqual(1)
+
+    // Redis is back: the kept session refreshes once, and its new refresh token is good.
+    const after = await isolates[1]!(pageRequest('/', during.cookies))
+    const refreshed = (await sessionOf(after))!
+    expect(refreshed.access_token).not.toBe(during.tokens.access_token)
+    expect((await providerStats()).refreshRequests).toBe(2)
+    expect((await refreshDirectly(refreshed.refresh_token as string)).status).toBe(200)
+  })
+
+  it('with storeOutage "refresh-in-isolate", a Redis outage still refreshes, one call per isolate', async () => {
+    const handler = isolate({ storeTimeoutMs: 200, storeOutage: 'refresh-in-isolate' })
     await redisHook('redis-stop')
     try {
       const during = await session(-5)
       const responses = await Promise.all(Array.from({ length: 5 }, () => handler(pageRequest('/', during.cookies))))
-      for (const response of responses) {
-        expect(response.status).toBe(200)
-        expect((await sessionOf(response))!.access_token).not.toBe(during.tokens.access_token)
-      }
-      const again = await session(-5)
-      expect((await handler(pageRequest('/', again.cookies))).status).toBe(200)
+      for (const response of responses) expect((await sessionOf(response))!.access_token).not.toBe(during.tokens.access_token)
     } finally {
       await redisHook('redis-start')
     }
-    expect(warnings.filter((w) => w.includes('store unavailable'))).toHaveLength(1)
-    // In-isolate single flight still held: one call per session.
-    expect((await providerStats()).refreshRequests).toBe(3)
+    expect((await providerStats()).refreshRequests).toBe(1)
   })
 })
 
 describe('a slow store', () => {
-  it('regression: a Redis slower than storeTimeoutMs is bypassed by a direct refresh whose result still reaches the store', async () => {
+  function delayedRedis(delayMs: number): Parameters<typeof upstashStore>[0] {
     const slow = redis()
-    const delayed = {
+    return {
       eval: (async (...args: Parameters<Redis['eval']>) => {
-        await new Promise((resolve) => setTimeout(resolve, 400))
+        await new Promise((resolve) => setTimeout(resolve, delayMs))
         return slow.eval(...args)
       }) as Redis['eval'],
-      mget: slow.mget.bind(slow) as Redis['mget'],
+      mget: (async (...args: Parameters<Redis['mget']>) => {
+        await new Promise((resolve) => setTimeout(resolve, delayMs))
+        return slow.mget(...args)
+      }) as Redis['mget'],
     }
-    const warnings: string[] = []
-    const handler = isolate({ store: upstashStore(delayed, { prefix }), storeTimeoutMs: 100, logger: { warn: (message: string) => void warnings.push(message), error: () => {} } })
-    const { tokens, cookies } = await session(-5)
-    const started = Date.now()
-    const response = await handler(pageRequest('/', cookies))
-    expect(Date.now() - started).toBeLessThan(400)
-    expect((await sessionOf(response))!.access_token).not.toBe(tokens.access_token)
-    expect(warnings.some((warning) => warning.includes('slower than 100 ms'))).toBe(true)
-    expect((await providerStats()).refreshRequests).toBe(1)
+  }
 
-    // The slow store still received the result: another isolate with the old cookie, once its
-    // lease lapses, finds it instead of presenting the spent refresh token.
-    await new Promise((resolve) => setTimeout(resolve, 600))
-    const other = await isolate({ leaseMs: 6000 })(pageRequest('/', cookies))
-    expect((await sessionOf(other))!.access_token).toBe((await sessionOf(response))!.access_token)
+  it('regression: a slow store is not a dead one: 400 ms per round trip, 4 isolates, 40 requests → one refresh', async () => {
+    const { tokens, cookies } = await session(-5)
+    const isolates = Array.from({ length: 4 }, () => isolate({ store: upstashStore(delayedRedis(400), { prefix }) }))
+    const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => isolates[i % 4]!(pageRequest(`/p/${i}`, cookies))))
+    const accessTokens = new Set((await Promise.all(responses.map(sessionOf))).map((s) => s?.access_token))
+    expect(accessTokens.size).toBe(1)
+    expect(accessTokens.has(tokens.access_token)).toBe(false)
     expect((await providerStats()).refreshRequests).toBe(1)
     expect((await providerStats()).reuseDetected).toBe(0)
   })
+
+  it('regression: a store slower than storeTimeoutMs counts as down: nothing refreshed, the login kept', async () => {
+    const warnings: string[] = []
+    const isolates = Array.from({ length: 4 }, () =>
+      isolate({ store: upstashStore(delayedRedis(400), { prefix }), storeTimeoutMs: 100, logger: { warn: (message: string) => void warnings.push(message), error: () => {} } }),
+    )
+    const { tokens, cookies } = await session(-5)
+    const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => isolates[i % 4]!(pageRequest(`/p/${i}`, cookies))))
+    for (const response of responses) expect(setCookies(response)).toEqual([])
+    expect(warnings.some((warning) => warning.includes('slower than 100 ms'))).toBe(true)
+    expect((await providerStats()).refreshRequests).toBe(0)
+    expect((await refreshDirectly(tokens.refresh_token)).status).toBe(200)
+  })
 })
 
-describe('proactive refresh', () => {
-  it('inside the skew window the request passes at once; the refresh runs in waitUntil and the next request picks it up', async () => {
-    const { tokens, cookies } = await session(30)
+describe('deadlines, slow providers and back-off', () => {
+  it('regression: a provider slower than providerTimeoutMs is not abandoned: its rotated tokens reach the next request, no reuse', async () => {
+    const { tokens, cookies } = await session(-5)
+    const timing = { providerTimeoutMs: 400, storeTimeoutMs: 300, leaseMs: 4000, deadlineMs: 1000 }
+    await providerHook('latency', { ms: 1200 })
     const event = collectingEvent()
-    const response = await isolate({ skewSeconds: 60 })(pageRequest('/', cookies), event)
-    expect(response.headers.get('x-middleware-next')).toBe('1')
-    expect(setCookies(response)).toEqual([])
+    const first = await isolate(timing)(pageRequest('/', cookies), event)
+    expect(setCookies(first)).toEqual([])
+    // The call went on after the request stopped waiting, and published what it got.
     await event.settle()
-    expect((await providerStats()).refreshRequests).toBe(1)
-
-    // Another isolate, the same old cookie: the result comes from the store.
-    const next = await isolate({ skewSeconds: 60 })(pageRequest('/', cookies), collectingEvent())
-    const refreshed = (await sessionOf(next))!
+    await providerHook('latency', { ms: 0 })
+    const second = await isolate(timing)(pageRequest('/', cookies))
+    const refreshed = (await sessionOf(second))!
     expect(refreshed.access_token).not.toBe(tokens.access_token)
+    expect((await providerStats()).refreshRequests).toBe(1)
+    expect((await providerStats()).reuseDetected).toBe(0)
+    expect((await refreshDirectly(refreshed.refresh_token as string)).status).toBe(200)
+  })
+
+  it('regression: a lock that never expires holds no request past its deadline', async () => {
+    const { tokens, cookies } = await session(-5)
+    const { createSealer } = await import('../lib/sealing')
+    const key = await createSealer([SECRET]).keyFor(tokens.refresh_token)
+    await redis().set(`${prefix}${key}:lock`, 'stuck-without-ttl')
+    const handler = isolate({ providerTimeoutMs: 400, storeTimeoutMs: 300, leaseMs: 4000, deadlineMs: 1000 })
+    const started = Date.now()
+    const response = await handler(pageRequest('/', cookies))
+    expect(Date.now() - started).toBeLessThan(1000 + 1000)
+    expect(setCookies(response)).toEqual([])
+    expect((await providerStats()).refreshRequests).toBe(0)
+  })
+
+  it('regression: 429 with Retry-After is honoured by every isolate through the store', async () => {
+    const { cookies } = await session(-5)
+    let tokenCalls = 0
+    const limited = async (input: string | URL | Request, init?: RequestInit) => {
+      const url = String(input instanceof Request ? input.url : input)
+      if (!url.includes('/token')) return fetch(input, init)
+      tokenCalls += 1
+      return new Response(JSON.stringify({ error: 'temporarily_unavailable' }), { status: 429, headers: { 'content-type': 'application/json', 'retry-after': '60' } })
+    }
+    const isolates = Array.from({ length: 4 }, () => isolate({ fetch: limited, retryAfterMs: 100 }))
+    // Bounded: 5 rounds of 8 requests over about a second, far past retryAfterMs.
+    for (let round = 0; round < 5; round++) {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => isolates[i % 4]!(pageRequest(`/r/${round}/${i}`, cookies))))
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    expect(tokenCalls).toBe(1)
+  })
+
+  it('regression: with the store down and storeOutage "refresh-in-isolate", concurrent in-skew requests of one isolate share one refresh', async () => {
+    const { cookies } = await session(30)
+    const handler = isolate({ storeTimeoutMs: 200, storeOutage: 'refresh-in-isolate' })
+    await redisHook('redis-stop')
+    try {
+      const event = collectingEvent()
+      await Promise.all(Array.from({ length: 10 }, () => handler(pageRequest('/', cookies), event)))
+      await event.settle()
+    } finally {
+      await redisHook('redis-start')
+    }
+    expect((await providerStats()).refreshRequests).toBe(1)
+  })
+})
+
+describe('how long an old cookie stays good', () => {
+  it('regression: a background result shrinks to graceSeconds once a request hands it to the browser', async () => {
+    // It used to stay for the whole session lifetime (30 days): anyone holding the pre-refresh
+    // cookie could fetch fresh tokens with no provider call and no reuse detection.
+    const { tokens, cookies } = await session(30)
+    const key = await (await import('../lib/sealing')).createSealer([SECRET]).keyFor(tokens.refresh_token)
+    const event = collectingEvent()
+    await isolate({ graceSeconds: 5 })(pageRequest('/', cookies), event)
+    await event.settle()
+    const ttl = () => redis().pttl(`${prefix}${key}`)
+    expect(await ttl()).toBeGreaterThan(24 * 60 * 60 * 1000)
+
+    const delivered = collectingEvent()
+    const response = await isolate({ graceSeconds: 5 })(pageRequest('/', cookies), delivered)
+    expect((await sessionOf(response))!.access_token).not.toBe(tokens.access_token)
+    await delivered.settle()
+    expect(await ttl()).toBeGreaterThan(0)
+    expect(await ttl()).toBeLessThanOrEqual(5000)
     expect((await providerStats()).refreshRequests).toBe(1)
   })
 })

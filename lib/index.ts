@@ -5,7 +5,7 @@
 export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions } from './middleware'
 export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './compose'
 export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult, type RunOptions } from './refresh-engine'
-export type { FlightResult, FlightSource } from './single-flight'
+export type { FlightResult, FlightSource, StoreOutagePolicy } from './single-flight'
 export {
   refreshCallbacks,
   type RefreshCallbacksOptions,

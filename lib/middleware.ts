@@ -137,6 +137,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
       case 'passed':
       case 'pending':
       case 'backoff':
+      case 'store-unavailable':
         return NextResponse.next()
       default:
         return assertNever(result)

@@ -2,7 +2,7 @@ import { decideRefresh, effectiveSkewSeconds, type RefreshDecision } from './dec
 import { describeError, RefreshConfigError } from './errors'
 import type { ProviderContext, RefreshProvider } from './providers/provider'
 import { createSealer } from './sealing'
-import { createSingleFlight, type FlightResult } from './single-flight'
+import { createSingleFlight, providerHardLimitMs, SINGLE_FLIGHT_DEFAULTS, type FlightResult, type StoreOutagePolicy } from './single-flight'
 import { memoryStore } from './stores/memory-store'
 import type { RefreshStore } from './stores/store'
 import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from './types'
@@ -25,13 +25,27 @@ export interface RefreshEngineOptions {
   sessionMaxAge?: number
   /** How long a refresh result stays in the store for requests that still carry the old cookie, seconds. Default 120. */
   graceSeconds?: number
-  /** Token-endpoint (and discovery) request timeout, ms. Default 5 000. */
+  /**
+   * How long a request waits for the provider (discovery and token request together), ms. A call
+   * still running then is not abandoned: it goes on in `waitUntil`, holding the lock, and its
+   * result is published when it lands, until `leaseMs − storeTimeoutMs − 500` at most. Default 5 000.
+   */
   providerTimeoutMs?: number
-  /** Budget for one store round trip before falling back to in-isolate single flight, ms. Default 300. */
+  /** Budget for one store round trip; a store slower than this counts as unavailable (see `storeOutage`), ms. Default 1 000. */
   storeTimeoutMs?: number
-  /** Store lock lease, ms; must exceed `providerTimeoutMs`. Default 10 000. */
+  /** Store lock lease, ms; must exceed `providerTimeoutMs + 2 × storeTimeoutMs + 500`. Default 10 000. */
   leaseMs?: number
-  /** Pause after a transient failure before that token is tried again, ms. Default 2 000. */
+  /** The most one request spends waiting for a refresh (its own or another's), ms. Default 8 000. */
+  deadlineMs?: number
+  /**
+   * When the store cannot be reached: `keep-session` (default) refreshes nothing, neither early nor
+   * expired tokens, so no refresh token is ever presented twice, and requests go on with the
+   * session as it is until the store answers again; `refresh-in-isolate` refreshes with in-isolate
+   * single flight only, for providers that accept a reused refresh token within a grace period
+   * (Okta, Auth0 with leeway, Cognito's `RetryGracePeriodSeconds`).
+   */
+  storeOutage?: StoreOutagePolicy
+  /** Pause after a transient failure before that token is tried again, ms; a longer `Retry-After` (up to 300 s) wins. Default 2 000. */
   retryAfterMs?: number
   /** Injectable `fetch`. Default the global `fetch`. */
   fetch?: FetchLike
@@ -86,10 +100,26 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
   const skewSeconds = nonNegative('skewSeconds', options.skewSeconds, 60)
   const sessionMaxAge = positive('sessionMaxAge', options.sessionMaxAge, 30 * 24 * 60 * 60)
   const graceSeconds = positive('graceSeconds', options.graceSeconds, 120)
-  const providerTimeoutMs = positive('providerTimeoutMs', options.providerTimeoutMs, 5_000)
-  const leaseMs = positive('leaseMs', options.leaseMs, 10_000)
-  if (leaseMs <= providerTimeoutMs) {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `leaseMs (${leaseMs}) must exceed providerTimeoutMs (${providerTimeoutMs}), or a slow provider call would outlive its lock`)
+  const providerTimeoutMs = positive('providerTimeoutMs', options.providerTimeoutMs, SINGLE_FLIGHT_DEFAULTS.providerTimeoutMs)
+  const storeTimeoutMs = positive('storeTimeoutMs', options.storeTimeoutMs, SINGLE_FLIGHT_DEFAULTS.storeTimeoutMs)
+  const leaseMs = positive('leaseMs', options.leaseMs, SINGLE_FLIGHT_DEFAULTS.leaseMs)
+  const deadlineMs = positive('deadlineMs', options.deadlineMs, SINGLE_FLIGHT_DEFAULTS.deadlineMs)
+  // The lock must outlive everything its leader does while holding it: the claim, the provider
+  // call (discovery included, one budget) and the publish. Otherwise a second leader could present
+  // the same refresh token while the first call is still out.
+  const hardLimitMs = providerHardLimitMs(leaseMs, storeTimeoutMs)
+  if (hardLimitMs <= providerTimeoutMs) {
+    throw new RefreshConfigError(
+      'CONFIG_INVALID_OPTION',
+      `leaseMs (${leaseMs}) must exceed providerTimeoutMs + 2 × storeTimeoutMs + 500 (${providerTimeoutMs + 2 * storeTimeoutMs + 500}), or a slow provider call would outlive its lock`,
+    )
+  }
+  if (deadlineMs < providerTimeoutMs + storeTimeoutMs) {
+    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `deadlineMs (${deadlineMs}) must be at least providerTimeoutMs + storeTimeoutMs (${providerTimeoutMs + storeTimeoutMs})`)
+  }
+  const storeOutage = options.storeOutage ?? 'keep-session'
+  if (storeOutage !== 'keep-session' && storeOutage !== 'refresh-in-isolate') {
+    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `storeOutage must be "keep-session" or "refresh-in-isolate", got ${String(storeOutage)}`)
   }
   const logger = options.logger ?? console
   const now = options.now ?? Date.now
@@ -99,8 +129,11 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
     store,
     sealer: createSealer(secrets),
     leaseMs,
-    storeTimeoutMs: positive('storeTimeoutMs', options.storeTimeoutMs, 300),
-    retryAfterMs: nonNegative('retryAfterMs', options.retryAfterMs, 2_000),
+    storeTimeoutMs,
+    providerTimeoutMs,
+    deadlineMs,
+    storeOutage,
+    retryAfterMs: nonNegative('retryAfterMs', options.retryAfterMs, SINGLE_FLIGHT_DEFAULTS.retryAfterMs),
     logger,
     now,
   })
@@ -115,7 +148,9 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
     if (tokens.issued_at !== undefined) reportShortLifetime(tokens.expires_at - tokens.issued_at)
     return effectiveSkewSeconds(tokens, skewSeconds)
   }
-  const context = { fetch: fetchImpl, nowSeconds: () => Math.floor(now() / 1000), timeoutMs: providerTimeoutMs }
+  // The provider's own abort is the hard limit, not providerTimeoutMs: the request stops waiting at
+  // the latter, the call itself goes on (see SingleFlightOptions.providerTimeoutMs).
+  const context = { fetch: fetchImpl, nowSeconds: () => Math.floor(now() / 1000), timeoutMs: hardLimitMs }
 
   const resultTtlMs = (deliversCookie: boolean, sessionExpiresAt: number | undefined): number => {
     if (deliversCookie) return graceSeconds * 1000
@@ -156,8 +191,8 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined && store.shared !== false
         const ttlMs = resultTtlMs(!background && runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
         const step = background
-          ? await flight.refreshInBackground(refreshToken, call, ttlMs, runOptions.waitUntil!)
-          : await flight.refresh(refreshToken, call, ttlMs)
+          ? await flight.refreshInBackground(refreshToken, call, ttlMs, runOptions.waitUntil!, resultTtlMs(runOptions.deliversCookie !== false, runOptions.sessionExpiresAt))
+          : await flight.refresh(refreshToken, call, ttlMs, runOptions.waitUntil)
         if (step.reason !== 'refreshed') return result?.reason === 'refreshed' && step.reason !== 'invalid_grant' ? result : step
         result = step
         if (step.source === 'provider') {

@@ -3,10 +3,15 @@ import { sha256Base64url } from './digest'
 import type { RefreshedTokens } from './types'
 
 /**
- * What the single-flight store holds for one refresh token: the tokens it was refreshed into, or
- * the mark that the provider rejected it (`dead`), so that nobody presents it again.
+ * What the single-flight store holds for one refresh token: the tokens it was refreshed into, the
+ * mark that the provider rejected it (`dead`), so that nobody presents it again, or a rest after a
+ * transient failure (`backoff`, until epoch ms), shared by every isolate.
  */
-export type StoredResult = { kind: 'refreshed'; tokens: RefreshedTokens } | { kind: 'dead' }
+export type StoredResult =
+  /** `keptMs`: how long the store was asked to keep it (ms), so a reader can tell a long-kept result. */
+  | { kind: 'refreshed'; tokens: RefreshedTokens; keptMs?: number }
+  | { kind: 'dead' }
+  | { kind: 'backoff'; until: number }
 
 /** Seals and opens {@link StoredResult}s, and names store keys. */
 export interface Sealer {
@@ -73,11 +78,13 @@ function parseStoredResult(value: unknown): StoredResult | null {
   if (typeof value !== 'object' || value === null) return null
   const record = value as Record<string, unknown>
   if (record.kind === 'dead') return { kind: 'dead' }
+  if (record.kind === 'backoff') return typeof record.until === 'number' && Number.isFinite(record.until) ? { kind: 'backoff', until: record.until } : null
   if (record.kind !== 'refreshed' || typeof record.tokens !== 'object' || record.tokens === null) return null
   const tokens = record.tokens as Record<string, unknown>
   if (typeof tokens.access_token !== 'string' || typeof tokens.refresh_token !== 'string' || typeof tokens.expires_at !== 'number') return null
   return {
     kind: 'refreshed',
+    ...(typeof record.keptMs === 'number' && Number.isFinite(record.keptMs) ? { keptMs: record.keptMs } : {}),
     tokens: {
       access_token: tokens.access_token,
       refresh_token: tokens.refresh_token,

@@ -8,29 +8,46 @@ import type { Logger, RefreshOutcome, RefreshedTokens } from './types'
  * What single flight came to for one request. `source` says where the answer came from:
  * this request's own provider call, another request in this isolate, or the shared store.
  * - `pending`: a background refresh is under way (or led elsewhere); the request goes on as it is.
- * - `backoff`: this token failed transiently a moment ago; no new attempt yet.
+ * - `backoff`: this token failed transiently a moment ago (here or, through the store, in another
+ *   isolate); no new attempt yet.
+ * - `store-unavailable`: the shared store could not be reached within its budget, so nothing
+ *   coordinates this refresh with the other isolates: nothing is refreshed (see `storeOutage`).
  */
 export type FlightResult =
-  | { reason: 'refreshed'; tokens: RefreshedTokens; source: FlightSource }
+  | { reason: 'refreshed'; tokens: RefreshedTokens; source: FlightSource; keptMs?: number }
   | { reason: 'invalid_grant'; source: FlightSource }
   | { reason: 'transient'; detail: string }
   | { reason: 'pending' }
   | { reason: 'backoff' }
+  | { reason: 'store-unavailable' }
 
 /** Where a {@link FlightResult} came from. */
 export type FlightSource = 'provider' | 'isolate' | 'store'
+
+/**
+ * What to do when the shared store cannot be reached: `keep-session` (default) refreshes nothing,
+ * so no refresh token is ever presented twice; `refresh-in-isolate` refreshes with in-isolate
+ * single flight only, for providers that accept a reused refresh token within a grace period.
+ */
+export type StoreOutagePolicy = 'keep-session' | 'refresh-in-isolate'
 
 /** Tuning of {@link createSingleFlight}; every duration in milliseconds. */
 export interface SingleFlightOptions {
   store: RefreshStore
   sealer: Sealer
-  /** How long a leader holds the lock; must exceed the provider timeout. Default 10 000 ms. */
+  /** How long a leader holds the lock. Default 10 000 ms. */
   leaseMs?: number
-  /** Budget for one store round trip before falling back to in-isolate refresh. Default 300 ms. */
+  /** Budget for one store round trip; a store slower than this counts as unavailable. Default 1 000 ms. */
   storeTimeoutMs?: number
+  /** How long a request waits for the provider; a call still running then is kept alive and its result published when it lands. Default 5 000 ms. */
+  providerTimeoutMs?: number
+  /** The most one request spends in single flight, waiting included. Default 8 000 ms. */
+  deadlineMs?: number
+  /** See {@link StoreOutagePolicy}. Default `keep-session`. */
+  storeOutage?: StoreOutagePolicy
   /** How long a dead-token mark is kept. Default 120 000 ms. */
   deadTtlMs?: number
-  /** After a transient failure, requests for that token pass without a new attempt for this long. Default 2 000 ms. */
+  /** After a transient failure, requests for that token pass without a new attempt for this long (longer when the provider sends `Retry-After`). Default 2 000 ms. */
   retryAfterMs?: number
   /** First poll delay of a waiter; grows by half each poll up to `pollMaxMs`. Default 10 ms. */
   pollStartMs?: number
@@ -50,18 +67,26 @@ export interface SingleFlightOptions {
 /** A provider call for one refresh token; it never throws (see {@link RefreshOutcome}). */
 export type ProviderCall = () => Promise<RefreshOutcome>
 
+/** Keeps work alive after the response (`event.waitUntil`); absent where the runtime keeps it anyway (Node). */
+export type WaitUntil = (promise: Promise<unknown>) => void
+
 /** One refresh per refresh token: in this isolate (a promise map) and across isolates (the store). */
 export interface SingleFlight {
   /**
-   * Refreshes, or joins the refresh already under way, and waits for its outcome.
+   * Refreshes, or joins the refresh already under way, and waits for its outcome. A result found
+   * in the store that was kept longer than `ttlMs` (a background or callback refresh, kept for as
+   * long as the old cookie lives) is shortened to `ttlMs`: this request delivers it, and an old
+   * cookie must not stay a bearer of fresh tokens for the rest of the session.
    * @param ttlMs How long the result stays in the store for late requests with the old cookie, ms.
+   * @param waitUntil Keeps a provider call alive past this request when it outlasts `providerTimeoutMs`.
    */
-  refresh(refreshToken: string, call: ProviderCall, ttlMs: number): Promise<FlightResult>
+  refresh(refreshToken: string, call: ProviderCall, ttlMs: number, waitUntil?: WaitUntil): Promise<FlightResult>
   /**
-   * One store claim, no waiting: an existing result is returned; otherwise, if this request may
-   * lead, the provider call runs in `waitUntil` and `pending` is returned.
+   * One store claim, no waiting: an existing result is returned (the caller delivers it, so it is
+   * shortened to `deliveredTtlMs`); otherwise, if this request may lead, the provider call runs in
+   * `waitUntil` and `pending` is returned. Its result is kept for `ttlMs`.
    */
-  refreshInBackground(refreshToken: string, call: ProviderCall, ttlMs: number, waitUntil: (promise: Promise<unknown>) => void): Promise<FlightResult>
+  refreshInBackground(refreshToken: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil, deliveredTtlMs: number): Promise<FlightResult>
 }
 
 class StoreUnavailableError extends Error {
@@ -74,14 +99,40 @@ const BACKOFF_MAX = 1000
 /** Lock id of a result published without holding the lock; it matches no lock, so none is released. */
 const FALLBACK_LOCK_ID = 'fallback-without-lock'
 const WARN_INTERVAL_MS = 60_000
+/** The longest `Retry-After` honoured, seconds: a provider cannot park a session for longer. */
+const MAX_RETRY_AFTER_SECONDS = 300
+
+/**
+ * The defaults of the durations, in one place: the engine validates its options against them.
+ * Milliseconds.
+ */
+export const SINGLE_FLIGHT_DEFAULTS = {
+  leaseMs: 10_000,
+  storeTimeoutMs: 1_000,
+  providerTimeoutMs: 5_000,
+  deadlineMs: 8_000,
+  retryAfterMs: 2_000,
+} as const
+
+/**
+ * How long before its lease ends a leader gives up on a provider call that is still running.
+ * Past the lease another isolate may lead and present the same refresh token, so the call must be
+ * settled (or aborted) before then, with time left to publish. Milliseconds.
+ */
+export function providerHardLimitMs(leaseMs: number, storeTimeoutMs: number): number {
+  return leaseMs - storeTimeoutMs - 500
+}
 
 /** Creates the single-flight coordinator. See {@link SingleFlightOptions} for defaults. */
 export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
   const { store, sealer, logger } = options
-  const leaseMs = options.leaseMs ?? 10_000
-  const storeTimeoutMs = options.storeTimeoutMs ?? 300
+  const leaseMs = options.leaseMs ?? SINGLE_FLIGHT_DEFAULTS.leaseMs
+  const storeTimeoutMs = options.storeTimeoutMs ?? SINGLE_FLIGHT_DEFAULTS.storeTimeoutMs
+  const providerTimeoutMs = options.providerTimeoutMs ?? SINGLE_FLIGHT_DEFAULTS.providerTimeoutMs
+  const deadlineMs = options.deadlineMs ?? SINGLE_FLIGHT_DEFAULTS.deadlineMs
+  const storeOutage = options.storeOutage ?? 'keep-session'
   const deadTtlMs = options.deadTtlMs ?? 120_000
-  const retryAfterMs = options.retryAfterMs ?? 2_000
+  const retryAfterMs = options.retryAfterMs ?? SINGLE_FLIGHT_DEFAULTS.retryAfterMs
   const pollStartMs = options.pollStartMs ?? 10
   const pollMaxMs = options.pollMaxMs ?? 25
   const maxClaims = options.maxClaims ?? 3
@@ -116,85 +167,151 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(new StoreUnavailableError(`store answered slower than ${storeTimeoutMs} ms`)), storeTimeoutMs)
       operation().then(
-        (value) => { clearTimeout(timer); resolve(value) },
-        (error: unknown) => { clearTimeout(timer); reject(new StoreUnavailableError(describeError(error))) },
+        (value) => {
+          clearTimeout(timer)
+          resolve(value)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          reject(new StoreUnavailableError(describeError(error)))
+        },
       )
     })
 
   const warnOutage = (error: unknown): void => {
     if (now() - lastOutageWarning < WARN_INTERVAL_MS) return
     lastOutageWarning = now()
-    logger.warn(`[edge-refresh] ${store.kind} store unavailable (${describeError(error)}); refreshing with in-isolate single flight only. Further warnings suppressed for 60 s.`)
+    const consequence =
+      storeOutage === 'keep-session'
+        ? 'sessions are kept as they are and nothing is refreshed until it answers'
+        : 'refreshing with in-isolate single flight only (storeOutage: "refresh-in-isolate")'
+    logger.warn(`[edge-refresh] ${store.kind} store unavailable (${describeError(error)}); ${consequence}. Further warnings suppressed for 60 s.`)
   }
 
-  const fromStored = (stored: StoredResult | null): FlightResult => {
+  /** What a sealed store value means for this key; an unreadable one is treated as not there yet. */
+  const fromStored = async (key: string, sealed: string): Promise<FlightResult> => {
+    const stored = await sealer.open(key, sealed)
     if (!stored) return { reason: 'transient', detail: 'store held a result this secret cannot open' }
-    return stored.kind === 'dead' ? { reason: 'invalid_grant', source: 'store' } : { reason: 'refreshed', tokens: stored.tokens, source: 'store' }
+    switch (stored.kind) {
+      case 'dead':
+        return { reason: 'invalid_grant', source: 'store' }
+      case 'backoff':
+        setBounded(backoffUntil, key, stored.until, BACKOFF_MAX)
+        return { reason: 'backoff' }
+      case 'refreshed':
+        return { reason: 'refreshed', tokens: stored.tokens, source: 'store', ...(stored.keptMs !== undefined ? { keptMs: stored.keptMs } : {}) }
+    }
   }
 
-  /** Calls the provider as leader and hands the outcome over through the store. */
-  const lead = async (key: string, lockId: string | undefined, call: ProviderCall, ttlMs: number): Promise<FlightResult> => {
-    const outcome = await call()
+  /**
+   * Turns the provider's outcome into the store's: the result (or dead mark) is published and the
+   * lock released in one step; after a transient failure a sealed back-off is published instead, so
+   * that waiters in other isolates stop at once instead of trying the provider again.
+   */
+  const settle = async (key: string, lockId: string | undefined, outcome: RefreshOutcome, ttlMs: number): Promise<FlightResult> => {
+    let stored: StoredResult
+    let storeTtl: number
     if (outcome.reason === 'transient') {
-      setBounded(backoffUntil, key, now() + retryAfterMs, BACKOFF_MAX)
-      if (lockId) await guarded(() => store.release(key, lockId)).catch(warnOutage)
-      return { reason: 'transient', detail: outcome.detail }
+      const restMs = Math.max(retryAfterMs, Math.min(outcome.retryAfterSeconds ?? 0, MAX_RETRY_AFTER_SECONDS) * 1000)
+      const until = now() + restMs
+      setBounded(backoffUntil, key, until, BACKOFF_MAX)
+      stored = { kind: 'backoff', until }
+      storeTtl = restMs
+    } else {
+      stored = outcome.reason === 'refreshed' ? { kind: 'refreshed', tokens: outcome.tokens, keptMs: ttlMs } : { kind: 'dead' }
+      storeTtl = stored.kind === 'dead' ? deadTtlMs : ttlMs
     }
-    const stored: StoredResult = outcome.reason === 'refreshed' ? { kind: 'refreshed', tokens: outcome.tokens } : { kind: 'dead' }
     const sealed = await sealer.seal(key, stored)
-    const storeTtl = stored.kind === 'dead' ? deadTtlMs : ttlMs
     if (lockId) {
       await guarded(() => store.publish(key, lockId, sealed, storeTtl)).catch(warnOutage)
     } else {
-      // Refreshed without the lock (the store was down or slow). If it is merely slow, the result
-      // may still land there, and other isolates must find it rather than present the spent
-      // token. Best effort and not awaited: the request must not wait on a store judged unusable.
+      // Refreshed without the lock (storeOutage: "refresh-in-isolate"). If the store is merely
+      // slow, the result may still land there, and other isolates must find it rather than present
+      // the spent token. Best effort: the request must not wait on a store judged unusable.
       void store.publish(key, FALLBACK_LOCK_ID, sealed, storeTtl).catch(() => {})
     }
-    return outcome.reason === 'refreshed'
-      ? { reason: 'refreshed', tokens: outcome.tokens, source: 'provider' }
-      : { reason: 'invalid_grant', source: 'provider' }
+    if (outcome.reason === 'transient') return { reason: 'transient', detail: outcome.detail }
+    const result: FlightResult =
+      outcome.reason === 'refreshed' ? { reason: 'refreshed', tokens: outcome.tokens, source: 'provider' } : { reason: 'invalid_grant', source: 'provider' }
+    remember(key, result, ttlMs)
+    return result
   }
 
-  /** Claims, leads or waits, until a result or the claim budget is spent. */
-  const coordinate = async (key: string, call: ProviderCall, ttlMs: number): Promise<FlightResult> => {
-    for (let claims = 0; claims < maxClaims; claims++) {
+  /**
+   * Calls the provider as leader. A call once sent is never abandoned: the request stops waiting
+   * after `providerTimeoutMs`, but the call goes on (kept alive with `waitUntil`) and its outcome is
+   * published when it lands, so the next request picks the rotated tokens up instead of presenting
+   * the old refresh token again. The lock stays held meanwhile: the provider's own hard limit ends
+   * the call before the lease does.
+   */
+  const lead = async (key: string, lockId: string | undefined, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> => {
+    const landing = call().then((outcome) => settle(key, lockId, outcome, ttlMs))
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const slow = new Promise<'slow'>((resolve) => {
+      timer = setTimeout(() => resolve('slow'), providerTimeoutMs)
+    })
+    const first = await Promise.race([landing, slow])
+    clearTimeout(timer)
+    if (first !== 'slow') return first
+    waitUntil?.(landing.catch(() => {}))
+    return { reason: 'transient', detail: `provider slower than ${providerTimeoutMs} ms; its answer will be kept when it lands` }
+  }
+
+  /** What a store outage means for this request, by policy. */
+  const onOutage = (error: unknown, key: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> => {
+    warnOutage(error)
+    if (storeOutage === 'refresh-in-isolate') return lead(key, undefined, call, ttlMs, waitUntil)
+    return Promise.resolve({ reason: 'store-unavailable' })
+  }
+
+  /** Claims, leads or waits, until a result, the claim budget or the request's deadline. */
+  const coordinate = async (key: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> => {
+    const deadline = now() + deadlineMs
+    for (let claims = 0; claims < maxClaims && now() < deadline; claims++) {
       let claim
       try {
         claim = await guarded(() => store.claim(key, leaseMs))
       } catch (error) {
-        warnOutage(error)
-        return lead(key, undefined, call, ttlMs)
+        return onOutage(error, key, call, ttlMs, waitUntil)
       }
-      if (claim.kind === 'result') return fromStored(await sealer.open(key, claim.sealed))
-      if (claim.kind === 'lead') return lead(key, claim.lockId, call, ttlMs)
-      const waited = await waitForResult(key)
-      if (waited === 'fallback') return lead(key, undefined, call, ttlMs)
+      if (claim.kind === 'result') return fromStored(key, claim.sealed)
+      if (claim.kind === 'lead') return lead(key, claim.lockId, call, ttlMs, waitUntil)
+      const waited = await waitForResult(key, deadline)
+      if (waited instanceof StoreUnavailableError) return onOutage(waited, key, call, ttlMs, waitUntil)
       if (waited) return waited
     }
-    return { reason: 'transient', detail: `no result after ${maxClaims} claims` }
+    return { reason: 'transient', detail: now() >= deadline ? `no result within the ${deadlineMs} ms deadline` : `no result after ${maxClaims} claims` }
   }
 
-  /** Polls until a result, the lock vanishing (undefined: claim again) or a store outage. */
-  const waitForResult = async (key: string): Promise<FlightResult | undefined | 'fallback'> => {
-    const deadline = now() + leaseMs
+  /** Polls until a result, the lock vanishing (undefined: claim again), a store outage or the deadline. */
+  const waitForResult = async (key: string, requestDeadline: number): Promise<FlightResult | undefined | StoreUnavailableError> => {
+    const deadline = Math.min(now() + leaseMs, requestDeadline)
     let delay = pollStartMs
     while (now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, delay))
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - now()))))
       delay = Math.min(delay * 1.5, pollMaxMs)
       let peeked
       try {
         peeked = await guarded(() => store.peek(key))
       } catch (error) {
-        warnOutage(error)
-        return 'fallback'
+        return error instanceof StoreUnavailableError ? error : new StoreUnavailableError(describeError(error))
       }
-      if (peeked.kind === 'result') return fromStored(await sealer.open(key, peeked.sealed))
+      if (peeked.kind === 'result') return fromStored(key, peeked.sealed)
       if (peeked.kind === 'free') return undefined
     }
     return undefined
   }
 
+  /** A result now on its way to the browser lives `ttlMs` more, here and in the store, at most. */
+  const shortenTo = (key: string, ttlMs: number, waitUntil: WaitUntil | undefined): void => {
+    const entry = settled.get(key)
+    if (entry) entry.until = Math.min(entry.until, now() + ttlMs)
+    if (!store.shorten) return
+    const shortened = guarded(() => store.shorten!(key, ttlMs)).catch(() => {})
+    waitUntil?.(shortened)
+  }
+
+  /** Registers `run` as this isolate's flight for `key` at once, before any await. */
   const share = (key: string, ttlMs: number, run: () => Promise<FlightResult>): Promise<FlightResult> => {
     const promise = run()
       .catch((error: unknown): FlightResult => ({ reason: 'transient', detail: describeError(error) }))
@@ -208,37 +325,66 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
   }
 
   return {
-    async refresh(refreshToken, call, ttlMs) {
+    async refresh(refreshToken, call, ttlMs, waitUntil) {
       const key = await sealer.keyFor(refreshToken)
       const local = known(key)
-      if (local) return local
+      if (local) {
+        if (local.reason === 'refreshed' && (settled.get(key)?.until ?? 0) > now() + ttlMs) shortenTo(key, ttlMs, waitUntil)
+        return local
+      }
       const running = inFlight.get(key)
-      if (running) return joined(await running)
+      if (running) {
+        const result = joined(await running)
+        // A background flight that only learnt "someone else leads" has nothing for a request
+        // that must wait: it coordinates itself (and finds that leader's result).
+        if (result.reason !== 'pending') return result
+      }
       if (inBackoff(key)) return { reason: 'backoff' }
-      return share(key, ttlMs, () => coordinate(key, call, ttlMs))
+      const result = await (inFlight.get(key) ?? share(key, ttlMs, () => coordinate(key, call, ttlMs, waitUntil)))
+      if (result.reason === 'refreshed' && result.source === 'store' && (result.keptMs ?? 0) > ttlMs) shortenTo(key, ttlMs, waitUntil)
+      return result
     },
 
-    async refreshInBackground(refreshToken, call, ttlMs, waitUntil) {
+    async refreshInBackground(refreshToken, call, ttlMs, waitUntil, deliveredTtlMs) {
       const key = await sealer.keyFor(refreshToken)
       const local = known(key)
-      if (local) return local
+      if (local) {
+        if (local.reason === 'refreshed' && (settled.get(key)?.until ?? 0) > now() + deliveredTtlMs) shortenTo(key, deliveredTtlMs, waitUntil)
+        return local
+      }
       if (inFlight.has(key)) return { reason: 'pending' }
       if (inBackoff(key)) return { reason: 'backoff' }
-      let claim
-      try {
-        claim = await guarded(() => store.claim(key, leaseMs))
-      } catch (error) {
-        warnOutage(error)
-        waitUntil(share(key, ttlMs, () => lead(key, undefined, call, ttlMs)))
+      // The flight is registered before the claim's round trip: concurrent requests of this
+      // isolate join it instead of each claiming (and, with the store down, each refreshing).
+      let answer!: (result: FlightResult) => void
+      const firstAnswer = new Promise<FlightResult>((resolve) => (answer = resolve))
+      const flight = share(key, ttlMs, async () => {
+        let claim
+        try {
+          claim = await guarded(() => store.claim(key, leaseMs))
+        } catch (error) {
+          if (storeOutage === 'keep-session') {
+            warnOutage(error)
+            answer({ reason: 'store-unavailable' })
+            return { reason: 'store-unavailable' }
+          }
+          answer({ reason: 'pending' })
+          return onOutage(error, key, call, ttlMs, waitUntil)
+        }
+        if (claim.kind === 'result') {
+          const result = await fromStored(key, claim.sealed)
+          if (result.reason === 'refreshed' && (result.keptMs ?? 0) > deliveredTtlMs) shortenTo(key, deliveredTtlMs, waitUntil)
+          answer(result)
+          return result
+        }
+        answer({ reason: 'pending' })
+        if (claim.kind === 'lead') return lead(key, claim.lockId, call, ttlMs, waitUntil)
         return { reason: 'pending' }
-      }
-      if (claim.kind === 'result') {
-        const result = fromStored(await sealer.open(key, claim.sealed))
-        remember(key, result, ttlMs)
-        return result
-      }
-      if (claim.kind === 'lead') waitUntil(share(key, ttlMs, () => lead(key, claim.lockId, call, ttlMs)))
-      return { reason: 'pending' }
+      })
+      waitUntil(flight)
+      // Every path above answers first; this only covers a flight that failed before it could.
+      void flight.then(answer)
+      return firstAnswer
     },
   }
 }

@@ -38,12 +38,13 @@ export interface RefreshedTokens {
  * nothing here is thrown.
  * - `refreshed`: new tokens.
  * - `invalid_grant`: the provider says the refresh token is dead; the login is over.
- * - `transient`: anything else (network, timeout, 5xx, 429, a body that is not a token response).
+ * - `transient`: anything else (network, timeout, 5xx, 429, a body that is not a token response);
+ *   `retryAfterSeconds` when the provider said how long to wait (`Retry-After`).
  */
 export type RefreshOutcome =
   | { reason: 'refreshed'; tokens: RefreshedTokens }
   | { reason: 'invalid_grant' }
-  | { reason: 'transient'; detail: string }
+  | { reason: 'transient'; detail: string; retryAfterSeconds?: number }
 
 /** Where a request's cookies come from: `NextRequest.cookies` and `cookies()` from `next/headers` both fit. */
 export interface CookieSource {

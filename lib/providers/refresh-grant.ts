@@ -46,14 +46,14 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
   const defaultExpiresIn = settings.defaultExpiresInSeconds ?? 3600
 
   let discovery: Promise<oauth.AuthorizationServer> | undefined
-  const discover = (context: ProviderContext): Promise<oauth.AuthorizationServer> => {
+  const discover = (context: ProviderContext, signal: AbortSignal): Promise<oauth.AuthorizationServer> => {
     discovery ??= (async () => {
       try {
         const response = await oauth.discoveryRequest(issuerUrl, {
           algorithm: 'oidc',
           [oauth.customFetch]: context.fetch,
           [oauth.allowInsecureRequests]: insecure,
-          signal: AbortSignal.timeout(context.timeoutMs),
+          signal,
         })
         return await oauth.processDiscoveryResponse(issuerUrl, response)
       } catch (error) {
@@ -67,12 +67,14 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
   return {
     kind: settings.kind,
     async refresh(refreshToken, context): Promise<RefreshOutcome> {
+      // One budget for discovery and the token request together: the lock's lease is sized for it.
+      const signal = AbortSignal.timeout(context.timeoutMs)
       try {
-        const as = await discover(context)
+        const as = await discover(context, signal)
         const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
           [oauth.customFetch]: context.fetch,
           [oauth.allowInsecureRequests]: insecure,
-          signal: AbortSignal.timeout(context.timeoutMs),
+          signal,
         })
         const result = await oauth.processRefreshTokenResponse(as, client, response)
         const now = context.nowSeconds()
@@ -120,7 +122,16 @@ function classify(error: unknown): RefreshOutcome {
     // The description is free text from the provider, so it is not kept (see KNOWN_ERROR_CODES).
     if (error.error === 'invalid_grant') return { reason: 'invalid_grant' }
     const code = KNOWN_ERROR_CODES.has(error.error) ? error.error : 'unrecognised error code'
-    return { reason: 'transient', detail: `${code} (HTTP ${error.status})` }
+    return withRetryAfter({ reason: 'transient', detail: `${code} (HTTP ${error.status})` }, error.response)
   }
-  return { reason: 'transient', detail: describeError(error) }
+  const cause = error instanceof Error ? error.cause : undefined
+  return withRetryAfter({ reason: 'transient', detail: describeError(error) }, cause instanceof Response ? cause : undefined)
+}
+
+/** Adds the provider's `Retry-After` (seconds, or an HTTP date) to a transient outcome. */
+function withRetryAfter(outcome: { reason: 'transient'; detail: string }, response: Response | undefined): RefreshOutcome {
+  const header = response?.headers.get('retry-after')?.trim()
+  if (!header) return outcome
+  const seconds = /^\d+$/.test(header) ? Number(header) : (Date.parse(header) - Date.now()) / 1000
+  return Number.isFinite(seconds) && seconds > 0 ? { ...outcome, retryAfterSeconds: Math.ceil(seconds) } : outcome
 }

@@ -57,5 +57,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): RefreshStore {
       if (result) return { kind: 'result', sealed: result.value }
       return live(locks, key) ? { kind: 'locked' } : { kind: 'free' }
     },
+    async shorten(key, ttlMs) {
+      const result = live(results, key)
+      if (result) result.expiresAt = Math.min(result.expiresAt, now() + ttlMs)
+    },
   }
 }

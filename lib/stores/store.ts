@@ -33,4 +33,9 @@ export interface RefreshStore {
   release(key: string, lockId: string): Promise<void>
   /** Reads the result and whether the lock is held. */
   peek(key: string): Promise<PeekResult>
+  /**
+   * Shortens the result's remaining life to `ttlMs` (ms) if it is longer; never lengthens it.
+   * Optional: a store without it keeps results for their full TTL.
+   */
+  shorten?(key: string, ttlMs: number): Promise<void>
 }

@@ -32,6 +32,13 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 `
 
+/** Shorten, never lengthen. KEYS[1] result; ARGV[1] TTL (ms). */
+const SHORTEN_SCRIPT = `
+local left = redis.call('PTTL', KEYS[1])
+if left > tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return left
+`
+
 /** Compare-and-delete. KEYS[1] lock; ARGV[1] lock id. */
 const RELEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -72,6 +79,9 @@ export function upstashStore(redis: UpstashLike, options: UpstashStoreOptions = 
       const [result, lock] = await redis.mget<[string | null, string | null]>(resultKey(key), lockKey(key))
       if (typeof result === 'string') return { kind: 'result', sealed: result }
       return lock === null || lock === undefined ? { kind: 'free' } : { kind: 'locked' }
+    },
+    async shorten(key, ttlMs) {
+      await redis.eval(SHORTEN_SCRIPT, [resultKey(key)], [String(Math.ceil(ttlMs))])
     },
   }
 }
