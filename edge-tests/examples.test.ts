@@ -40,7 +40,7 @@ import {
   type ExampleServer,
   type InstalledExample,
 } from './support/example-apps'
-import { startRedisRest, type RedisRestServer } from './support/upstash-rest'
+import { startRedisRest, type CommandStats, type RedisRestServer } from './support/upstash-rest'
 
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -157,6 +157,13 @@ async function providerStats(provider: LocalProvider): Promise<RefreshStats> {
   return (await response.json()) as RefreshStats
 }
 
+/** Commands the Redis behind the Upstash REST server received since the last reset. */
+async function redisCommands(server: RedisRestServer, reset = false): Promise<CommandStats> {
+  const response = await fetch(`${server.url}/__test/${reset ? 'reset-commands' : 'commands'}`, { method: reset ? 'POST' : 'GET', signal: AbortSignal.timeout(5_000) })
+  if (!response.ok) throw new Error(`redis commands: HTTP ${response.status}`)
+  return (await response.json()) as CommandStats
+}
+
 function delta(after: RefreshStats, before: RefreshStats): RefreshStats {
   return {
     refreshRequests: after.refreshRequests - before.refreshRequests,
@@ -228,6 +235,8 @@ interface RunFigures {
   afterStorm: { provider: RefreshStats }
   later: { provider: RefreshStats }
   providerTotals: RefreshStats
+  /** Redis commands behind the Upstash REST API during the run, by name. */
+  redisCommands: Record<string, number>
 }
 
 /** Sign-in through the provider's real login and consent pages, from the app's sign-in page. */
@@ -289,6 +298,7 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
   leftovers.add(cleanup)
   let server: ExampleServer | undefined
   try {
+    await redisCommands(redis, true)
     const provider = await startLocalProvider({
       testHooks: true,
       accessTokenTtlSeconds: TTL_SECONDS,
@@ -405,6 +415,10 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
     expect(totals.refreshFailed).toBe(0)
     expect(serverErrors).toEqual([])
     expect(new URL(page.url()).pathname).toBe('/protected')
+    // The store in use is the one configured: Upstash's scripts ran, or Redis was never asked.
+    const commands = await redisCommands(redis)
+    if (store === 'upstash') expect(commands.byCommand.EVAL ?? 0, 'Redis EVAL calls with the Upstash store').toBeGreaterThan(0)
+    else expect(commands.requests, 'Upstash REST requests with the memory store').toBe(0)
 
     return {
       example: app.name,
@@ -425,6 +439,7 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
       afterStorm: { provider: afterStormDelta },
       later: { provider: laterDelta },
       providerTotals: totals,
+      redisCommands: commands.byCommand,
     }
   } catch (error) {
     if (server && error instanceof Error) error.message += `\n--- next start output (${app.name}, ${store}) ---\n${tail(server.output(), 40)}`
