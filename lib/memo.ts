@@ -1,8 +1,9 @@
-import { setBounded } from './bounded-map'
+import { BoundedStringMap } from './bounded-map'
 
 /**
  * A small per-isolate memo: concurrent and repeated computations for the same key share one
- * promise for `ttlMs`. Bounded: past `maxEntries` the oldest entry goes first.
+ * promise for `ttlMs`. Bounded: past `maxEntries` entries, or `maxBytes` of keys, the oldest entry
+ * goes first.
  */
 export interface Memo<V> {
   /** Returns the remembered promise for `key`, or runs `compute` and remembers it. A rejection is not remembered. */
@@ -13,16 +14,18 @@ export interface Memo<V> {
  * @param ttlMs How long a value is reused, ms.
  * @param maxEntries Upper bound on remembered keys.
  * @param now Clock, epoch ms.
+ * @param maxBytes Upper bound on the bytes the keys hold (see `keyBytes`); default: no bound but the
+ * count. Set it when keys can be large (a whole cookie value).
  */
-export function createMemo<V>(ttlMs: number, maxEntries: number, now: () => number): Memo<V> {
-  const entries = new Map<string, { value: Promise<V>; until: number }>()
+export function createMemo<V>(ttlMs: number, maxEntries: number, now: () => number, maxBytes = Number.POSITIVE_INFINITY): Memo<V> {
+  const entries = new BoundedStringMap<{ value: Promise<V>; until: number }>(maxEntries, maxBytes)
   return {
     get(key, compute) {
       const entry = entries.get(key)
       if (entry && entry.until > now()) return entry.value
       if (entry) entries.delete(key)
       const value = compute()
-      setBounded(entries, key, { value, until: now() + ttlMs }, maxEntries)
+      entries.set(key, { value, until: now() + ttlMs })
       value.catch(() => entries.delete(key))
       return value
     },

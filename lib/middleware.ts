@@ -3,10 +3,10 @@ import { forwardWithSession, planSessionCookies, redirectWithSession, withSessio
 import { describeError, RefreshConfigError } from './errors'
 import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from './refresh-engine'
 import { classifyRequest } from './request-kind'
-import { setBounded } from './bounded-map'
+import { BoundedStringMap } from './bounded-map'
 import { sha256Base64url } from './digest'
 import { createMemo } from './memo'
-import { decodeSession, encodeSession, findSessionCookies, installedCodec, type SessionCodec, type SessionCookieLocation, type SessionFormat } from './session-cookie'
+import { decodeSession, encodeSession, findSessionCookies, installedCodec, type FoundSessionCookie, type SessionCodec, type SessionCookieLocation, type SessionFormat } from './session-cookie'
 import { REFRESH_TOKEN_ERROR } from './types'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from './session-fields'
 
@@ -38,8 +38,12 @@ export interface RefreshMiddlewareOptions extends RefreshEngineOptions {
 /** The middleware function: give it to `export const middleware` (or call it from `proxy.ts`). */
 export type RefreshMiddleware = (request: NextRequest, event?: NextFetchEvent) => Promise<NextResponse>
 
-/** Fresh cookies already judged in this isolate, by digest: no decryption on the hot path. */
+/**
+ * Fresh cookies already judged in this isolate, by their raw value: no decryption and no hashing on
+ * the hot path. Bounded by count and by the bytes the values hold (see `keyBytes`: 2 per character).
+ */
 const JUDGED_MAX = 2000
+const JUDGED_MAX_BYTES = 8 * 1024 * 1024
 /**
  * A storm brings many requests with the same cookie to one isolate at once. Decoding it and
  * encoding its successor once per isolate, rather than once per request, keeps the CPU an isolate
@@ -47,6 +51,8 @@ const JUDGED_MAX = 2000
  */
 const CODEC_MEMO_MS = 5_000
 const CODEC_MEMO_MAX = 500
+/** The decode memo is keyed by the raw cookie value too; bounded like the judged cache. */
+const CODEC_MEMO_MAX_BYTES = 4 * 1024 * 1024
 
 /**
  * Creates the edge middleware that keeps the access token in the next-auth session fresh.
@@ -69,29 +75,46 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     ...(options.cookieFormat ? { format: options.cookieFormat } : {}),
     ...(options.secureCookie !== undefined ? { secureCookie: options.secureCookie } : {}),
   }
-  // digest of a cookie value → the epoch second until which it needs nothing.
-  const judged = new Map<string, number>()
-  const decoded = createMemo<{ payload: SessionPayload; format: SessionFormat } | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
+  // The raw session cookie value (the joined JWT) → the epoch second until which it needs nothing.
+  //
+  // Keyed by the value itself, not by a digest: a hit is one Map lookup, with no SHA-256 (an async
+  // Web Crypto call that cost a bare getToken's middleware a third of its time) on every request.
+  // No cryptographic key is needed because of what a hit can do: it only lets the request pass on
+  // untouched, exactly what happens to an unreadable cookie anyway. It never yields tokens, never
+  // writes a cookie and never calls the provider. An entry is made only after the value decoded
+  // with our secret and was judged fresh, and a lookup matches only that exact string, so a forged
+  // or colliding key cannot exist; and even one that did could gain nothing a garbage cookie does
+  // not get. The values are the cookies this isolate already holds per request (and the decode
+  // memo holds their plaintext), so keeping them adds no exposure; they are bounded by count and
+  // by bytes, oldest out first.
+  const judged = new BoundedStringMap<number>(JUDGED_MAX, JUDGED_MAX_BYTES)
+  // Keyed by the raw value as well: exact, so one session's payload can never be handed to another
+  // cookie, and no digest is computed on a miss (where it would cost as much as half a decode).
+  const decoded = createMemo<{ payload: SessionPayload; format: SessionFormat } | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now, CODEC_MEMO_MAX_BYTES)
   const encoded = createMemo<string>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
   const nowSeconds = () => Math.floor(engine.now() / 1000)
   const unknownProvidersReported = new Set<string | undefined>()
 
+  /** Whether this cookie value was judged fresh in this isolate and still is. Synchronous: the hot path. */
+  const judgedFresh = (jwt: string): boolean => {
+    const freshUntil = judged.get(jwt)
+    return freshUntil !== undefined && nowSeconds() < freshUntil
+  }
+
   /** The first session cookie that decodes (see findSessionCookies), or a verdict that it needs nothing. */
-  const readSession = async (request: NextRequest) => {
-    for (const found of findSessionCookies(request.cookies, cookieOptions)) {
-      const digest = await sha256Base64url(found.jwt)
-      const freshUntil = judged.get(digest)
-      if (freshUntil !== undefined && nowSeconds() < freshUntil) return 'fresh' as const
-      const read = await decoded.get(digest, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
-      if (read) return { digest, payload: read.payload, location: { ...found.location, format: read.format } satisfies SessionCookieLocation }
+  const readSession = async (sessionCookies: readonly FoundSessionCookie[]) => {
+    for (const found of sessionCookies) {
+      if (judgedFresh(found.jwt)) return 'fresh' as const
+      const read = await decoded.get(found.jwt, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
+      if (read) return { jwt: found.jwt, payload: read.payload, location: { ...found.location, format: read.format } satisfies SessionCookieLocation }
     }
     return null
   }
 
-  const handle = async (request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> => {
-    const session = await readSession(request)
+  const handle = async (request: NextRequest, sessionCookies: readonly FoundSessionCookie[], event?: NextFetchEvent): Promise<NextResponse> => {
+    const session = await readSession(sessionCookies)
     if (session === null || session === 'fresh') return NextResponse.next()
-    const { digest, payload, location } = session
+    const { jwt, payload, location } = session
     const tokens = readSessionTokens(payload, nowSeconds())
     if (!tokens) return NextResponse.next()
 
@@ -100,17 +123,18 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
       ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
     })
     if (result.reason === 'passed' && result.decision.reason === 'fresh') {
-      setBounded(judged, digest, tokens.expires_at - engine.skewFor(tokens), JUDGED_MAX)
+      judged.set(jwt, tokens.expires_at - engine.skewFor(tokens))
     }
-    return respond(request, location, digest, payload, result)
+    return respond(request, location, jwt, payload, result)
   }
 
-  const respond = async (request: NextRequest, location: SessionCookieLocation, digest: string, payload: SessionPayload, result: EngineResult): Promise<NextResponse> => {
+  const respond = async (request: NextRequest, location: SessionCookieLocation, oldJwt: string, payload: SessionPayload, result: EngineResult): Promise<NextResponse> => {
     switch (result.reason) {
       case 'refreshed': {
         const { tokens } = result
         // Same old cookie + same new tokens → the same new cookie; the access token names the tokens.
-        const jwt = await encoded.get(`${digest}:${await sha256Base64url(tokens.access_token)}`, () =>
+        // Digests here (off the hot path): the key then holds neither the old cookie nor the token.
+        const jwt = await encoded.get(`${await sha256Base64url(oldJwt)}:${await sha256Base64url(tokens.access_token)}`, () =>
           encodeSession(withRefreshedTokens(payload, tokens, nowSeconds()), location, engine.secrets, engine.sessionMaxAge, codec),
         )
         return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
@@ -157,12 +181,21 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     return url
   }
 
-  return async function refreshMiddleware(request, event) {
+  const passedOnAfter = (error: unknown): NextResponse => {
+    engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+    return NextResponse.next()
+  }
+
+  return function refreshMiddleware(request, event) {
     try {
-      return await handle(request, event)
+      // The hot path, synchronous: no session cookie, or the first one already judged fresh here.
+      // Both answer what the full path would (readSession checks the first cookie first), minus
+      // its promise hops.
+      const sessionCookies = findSessionCookies(request.cookies, cookieOptions)
+      if (sessionCookies.length === 0 || judgedFresh(sessionCookies[0]!.jwt)) return Promise.resolve(NextResponse.next())
+      return handle(request, sessionCookies, event).catch(passedOnAfter)
     } catch (error) {
-      engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
-      return NextResponse.next()
+      return Promise.resolve(passedOnAfter(error))
     }
   }
 }
