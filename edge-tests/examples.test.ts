@@ -415,6 +415,12 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
     expect(totals.refreshFailed).toBe(0)
     expect(serverErrors).toEqual([])
     expect(new URL(page.url()).pathname).toBe('/protected')
+    // Nothing went wrong on the server's side either: no refresh failure, no next-auth error.
+    const problems = running
+      .output()
+      .split('\n')
+      .filter((line) => /\[edge-refresh\] (unexpected failure|refresh failed)|\[auth\]\[error\]|\[next-auth\]\[error\]|⨯/.test(line))
+    expect(problems, 'server log').toEqual([])
     // The store in use is the one configured: Upstash's scripts ran, or Redis was never asked.
     const commands = await redisCommands(redis)
     if (store === 'upstash') expect(commands.byCommand.EVAL ?? 0, 'Redis EVAL calls with the Upstash store').toBeGreaterThan(0)
