@@ -84,15 +84,9 @@ const APPS: ExampleApp[] = [
  * of build output that names a watched package must match one of these for its app.
  */
 const ALLOWED_BUILD_WARNINGS: ReadonlyArray<{ app: ExampleApp['name']; pattern: RegExp; why: string }> = [
-  {
-    // Next 15's webpack Edge check lists CompressionStream / DecompressionStream as Node APIs. They
-    // are Web APIs the Edge runtime has; jose 6 (the package's dependency) references them in its
-    // JWE `zip: "DEF"` support, which the package never uses. Next 16 (Turbopack) does not warn.
-    // Reported to the lib owner: fix in lib or document (pending).
-    app: 'next-auth-v4',
-    pattern: /^\.\/node_modules\/next-auth-edge-refresh\/node_modules\/jose\/dist\/webapi\/lib\/deflate\.js\nA Node\.js API is used \((?:Compression|Decompression)Stream at line: \d+\) which is not supported in the Edge Runtime\./,
-    why: 'jose 6 deflate.js: CompressionStream/DecompressionStream flagged by Next 15',
-  },
+  // Empty on purpose. Next 15 once warned here about jose's deflate.js (CompressionStream): the
+  // package now seals store values with Web Crypto and imports only jose's JWT-decode and base64url
+  // modules, so no JWE (and no DEFLATE) code reaches an app's edge bundle.
 ]
 
 /**

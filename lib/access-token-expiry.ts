@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose'
+import { decodeJwt } from 'jose/jwt/decode'
 
 /**
  * The `exp` of an access token that is a JWT (Cognito's, Keycloak's, …), read without verifying it:

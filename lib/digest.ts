@@ -1,4 +1,4 @@
-import { base64url } from 'jose'
+import * as base64url from 'jose/base64url'
 
 /**
  * `base64url(SHA-256(value))`: names a token or a cookie (store keys, the isolate's caches) without

@@ -1,4 +1,4 @@
-import { CompactEncrypt, compactDecrypt } from 'jose'
+import * as base64url from 'jose/base64url'
 import { sha256Base64url } from './digest'
 import type { RefreshedTokens } from './types'
 
@@ -32,10 +32,20 @@ const decoder = new TextDecoder()
 
 /** HKDF "info" for the store key, distinct from next-auth's so the two keys never coincide. */
 const SEAL_KEY_INFO = 'next-auth-edge-refresh store sealing key'
+/** Format tag of a sealed value, so that a later format can be told apart. */
+const FORMAT = 'v1'
+const IV_BYTES = 12
 
 /**
- * Creates a sealer whose key is derived from the session secret with HKDF-SHA-256 (Web Crypto),
- * so the store never holds a token in the clear. Values are JWE compact, `dir` + `A256GCM`.
+ * Creates a sealer whose key is derived from the session secret with HKDF-SHA-256, so the store
+ * never holds a token in the clear. A value is `v1.<iv>.<ciphertext>` (base64url): AES-256-GCM with
+ * a random 96-bit IV and the store key as additional authenticated data, so it opens under that key
+ * only.
+ *
+ * Web Crypto directly rather than jose's JWE: the value never leaves this package (no other party
+ * reads it, so no interoperable format is needed), AES-GCM is one call either way, and jose's JWE
+ * module carries its DEFLATE support along, which makes Next 15 warn in every app's edge build
+ * ("A Node.js API is used (CompressionStream …)").
  *
  * @param secrets Session secrets, newest first: the first seals, any of them opens.
  */
@@ -44,19 +54,30 @@ export function createSealer(secrets: readonly string[]): Sealer {
   return {
     keyFor: sha256Base64url,
     async seal(key, result) {
-      return new CompactEncrypt(encoder.encode(JSON.stringify({ ...result, for: key })))
-        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
-        .encrypt(await keys[0]!)
+      const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES))
+      const plaintext = encoder.encode(JSON.stringify(result))
+      const ciphertext = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(key) }, await keys[0]!, plaintext)
+      return `${FORMAT}.${base64url.encode(iv)}.${base64url.encode(new Uint8Array(ciphertext))}`
     },
     async open(key, sealed) {
+      const parts = sealed.split('.')
+      if (parts.length !== 3 || parts[0] !== FORMAT) return null
+      let iv: Uint8Array<ArrayBuffer>
+      let ciphertext: Uint8Array<ArrayBuffer>
+      try {
+        // Copied into fresh buffers: Web Crypto's types want an ArrayBuffer-backed view.
+        iv = new Uint8Array(base64url.decode(parts[1]!))
+        ciphertext = new Uint8Array(base64url.decode(parts[2]!))
+      } catch {
+        return null
+      }
+      if (iv.length !== IV_BYTES) return null
       for (const secretKey of keys) {
         try {
-          const { plaintext } = await compactDecrypt(sealed, await secretKey)
-          const value: unknown = JSON.parse(decoder.decode(plaintext))
-          if (typeof value !== 'object' || value === null || (value as { for?: unknown }).for !== key) return null
-          return parseStoredResult(value)
+          const plaintext = await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(key) }, await secretKey, ciphertext)
+          return parseStoredResult(JSON.parse(decoder.decode(plaintext)))
         } catch {
-          // Not sealed with this secret; try the next one.
+          // Another secret, another key's value, or tampered: try the next secret.
         }
       }
       return null
@@ -64,14 +85,15 @@ export function createSealer(secrets: readonly string[]): Sealer {
   }
 }
 
-async function deriveKey(secret: string): Promise<Uint8Array> {
-  const material = await crypto.subtle.importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveBits'])
-  const bits = await crypto.subtle.deriveBits(
+async function deriveKey(secret: string): Promise<CryptoKey> {
+  const material = await crypto.subtle.importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveKey'])
+  return crypto.subtle.deriveKey(
     { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: encoder.encode(SEAL_KEY_INFO) },
     material,
-    256,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
   )
-  return new Uint8Array(bits)
 }
 
 function parseStoredResult(value: unknown): StoredResult | null {
