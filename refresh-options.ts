@@ -28,8 +28,8 @@ export function refreshProviders(env: AppEnv): Record<string, RefreshProvider> {
  */
 export function refreshStore(env: AppEnv): RefreshStore {
   if (!env.upstash) return memoryStore()
-  // The library bounds each store call itself (storeTimeoutMs) and falls back when Redis is slow;
-  // the client's own retries (seconds of backoff) would only delay that.
+  // The package bounds each store call itself (storeTimeoutMs, then a store outage); the client's
+  // own retries (seconds of back-off) would only delay that.
   const redis = new Redis({ url: env.upstash.url, token: env.upstash.token, retry: false, enableTelemetry: false })
   return upstashStore(redis, { prefix: 'edge-refresh:' })
 }

@@ -20,7 +20,9 @@ export const secret = required('AUTH_SECRET', process.env.AUTH_SECRET)
 function store(): RefreshStore {
   const url = process.env.UPSTASH_REDIS_REST_URL
   const token = process.env.UPSTASH_REDIS_REST_TOKEN
-  return url && token ? upstashStore(new Redis({ url, token }), { prefix: 'example-v5:' }) : memoryStore()
+  // The package bounds each store call itself (storeTimeoutMs, then a store outage); the client's
+  // own retries (seconds of back-off) would only delay that.
+  return url && token ? upstashStore(new Redis({ url, token, retry: false, enableTelemetry: false }), { prefix: 'example-v5:' }) : memoryStore()
 }
 
 export const refreshOptions: RefreshEngineOptions = {

@@ -22,7 +22,9 @@ export const secret = required('NEXTAUTH_SECRET', process.env.NEXTAUTH_SECRET)
 function store(): RefreshStore {
   const url = process.env.UPSTASH_REDIS_REST_URL
   const token = process.env.UPSTASH_REDIS_REST_TOKEN
-  return url && token ? upstashStore(new Redis({ url, token }), { prefix: 'example-v4:' }) : memoryStore()
+  // The package bounds each store call itself (storeTimeoutMs, then a store outage); the client's
+  // own retries (seconds of back-off) would only delay that.
+  return url && token ? upstashStore(new Redis({ url, token, retry: false, enableTelemetry: false }), { prefix: 'example-v4:' }) : memoryStore()
 }
 
 export const refreshOptions: RefreshEngineOptions = {
