@@ -245,14 +245,18 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
    * the call before the lease does.
    */
   const lead = async (key: string, lockId: string | undefined, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> => {
-    const landing = call().then((outcome) => settle(key, lockId, outcome, ttlMs))
+    const calling = call()
+    const landing = calling.then((outcome) => settle(key, lockId, outcome, ttlMs))
     let timer: ReturnType<typeof setTimeout> | undefined
     const slow = new Promise<'slow'>((resolve) => {
       timer = setTimeout(() => resolve('slow'), providerTimeoutMs)
     })
-    const first = await Promise.race([landing, slow])
+    // Only the provider's answer races providerTimeoutMs; the publish that follows has its own
+    // budget (storeTimeoutMs, see settle). A fast answer published to a slow store is not a slow
+    // provider, and this request delivers it.
+    const first = await Promise.race([calling.then(() => 'answered' as const), slow])
     clearTimeout(timer)
-    if (first !== 'slow') return first
+    if (first !== 'slow') return landing
     waitUntil?.(landing.catch(() => {}))
     return { reason: 'transient', detail: `provider slower than ${providerTimeoutMs} ms; its answer will be kept when it lands` }
   }
@@ -269,6 +273,9 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     const deadline = now() + deadlineMs
     for (let claims = 0; claims < maxClaims && now() < deadline; claims++) {
       let claim
+      // Before the round trip: the lock's remaining life is counted from here, so its end is never
+      // placed later than it is.
+      const claimedAt = now()
       try {
         claim = await guarded(() => store.claim(key, leaseMs))
       } catch (error) {
@@ -276,18 +283,30 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       }
       if (claim.kind === 'result') return fromStored(key, claim.sealed)
       if (claim.kind === 'lead') return lead(key, claim.lockId, call, ttlMs, waitUntil)
-      const waited = await waitForResult(key, deadline)
+      const lockTtlMs = store.waitedLockTtlMs?.(key)
+      const waited = await waitForResult(key, deadline, lockTtlMs === undefined ? undefined : claimedAt + lockTtlMs)
       if (waited instanceof StoreUnavailableError) return onOutage(waited, key, call, ttlMs, waitUntil)
       if (waited) return waited
     }
     return { reason: 'transient', detail: now() >= deadline ? `no result within the ${deadlineMs} ms deadline` : `no result after ${maxClaims} claims` }
   }
 
-  /** Polls until a result, the lock vanishing (undefined: claim again), a store outage or the deadline. */
-  const waitForResult = async (key: string, requestDeadline: number): Promise<FlightResult | undefined | StoreUnavailableError> => {
+  /**
+   * Polls until a result, the lock lapsing (undefined: claim again), a store outage or the deadline.
+   *
+   * A lock that is gone before its lease ended (`lockEndsAt`, when the store told) did not lapse:
+   * the store lost it, or lost the result its leader published with it. Either way that leader is
+   * alive and may already have presented the refresh token, so claiming again would present it a
+   * second time. The waiter keeps polling for the leader's result until the lease would have
+   * ended, and then gives up for this request without claiming.
+   */
+  const waitForResult = async (key: string, requestDeadline: number, lockEndsAt?: number): Promise<FlightResult | undefined | StoreUnavailableError> => {
     const deadline = Math.min(now() + leaseMs, requestDeadline)
     let delay = pollStartMs
+    let vanished = false
+    const lost = (): FlightResult => ({ reason: 'transient', detail: 'the lock vanished from the store before its lease ended and no result came; the refresh token is not presented again' })
     while (now() < deadline) {
+      if (vanished && now() >= lockEndsAt!) return lost()
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - now()))))
       delay = Math.min(delay * 1.5, pollMaxMs)
       let peeked
@@ -297,9 +316,12 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         return error instanceof StoreUnavailableError ? error : new StoreUnavailableError(describeError(error))
       }
       if (peeked.kind === 'result') return fromStored(key, peeked.sealed)
-      if (peeked.kind === 'free') return undefined
+      if (peeked.kind === 'free') {
+        if (lockEndsAt === undefined || now() >= lockEndsAt) return vanished ? lost() : undefined
+        vanished = true
+      }
     }
-    return undefined
+    return vanished ? lost() : undefined
   }
 
   /** A result now on its way to the browser lives `ttlMs` more, here and in the store, at most. */

@@ -34,6 +34,14 @@ export interface RefreshStore {
   /** Reads the result and whether the lock is held. */
   peek(key: string): Promise<PeekResult>
   /**
+   * Optional, no round trip: how long the lock had left (ms; `Infinity` for a lock without expiry)
+   * when the last {@link RefreshStore.claim} of `key` on this object answered `wait`, read in that
+   * same round trip; undefined when unknown. Each answer is given once. A lock gone before then
+   * did not lapse: the store lost it (or the result published with it), and its leader may still
+   * be in flight with the refresh token, so single flight does not claim again.
+   */
+  waitedLockTtlMs?(key: string): number | undefined
+  /**
    * Shortens the result's remaining life to `ttlMs` (ms) if it is longer; never lengthens it.
    * Optional: a store without it keeps results for their full TTL.
    */

@@ -1,5 +1,9 @@
 import type { Redis } from '@upstash/redis'
+import { setBounded } from '../bounded-map'
 import type { ClaimResult, PeekResult, RefreshStore } from './store'
+
+/** Keys whose last `wait` answer is kept for {@link RefreshStore.waitedLockTtlMs}; the oldest go first. */
+const WAITED_LOCK_TTLS_MAX = 1000
 
 /** The part of `@upstash/redis` this store uses; narrowed so tests and wrappers can pass their own. */
 export type UpstashLike = Pick<Redis, 'eval' | 'mget'>
@@ -11,14 +15,15 @@ export interface UpstashStoreOptions {
 }
 
 /**
- * Result present → return it; else `SET lock NX PX lease` → lead; else wait. One round trip.
+ * Result present → return it; else `SET lock NX PX lease` → lead; else wait, with the lock's
+ * remaining life (PTTL, ms; -1 without expiry). One round trip.
  * KEYS[1] result, KEYS[2] lock; ARGV[1] lock id, ARGV[2] lease (ms).
  */
 const CLAIM_SCRIPT = `
 local result = redis.call('GET', KEYS[1])
 if result then return {'result', result} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'lead', ARGV[1]} end
-return {'wait'}
+return {'wait', redis.call('PTTL', KEYS[2])}
 `
 
 /**
@@ -59,14 +64,19 @@ export function upstashStore(redis: UpstashLike, options: UpstashStoreOptions = 
   const prefix = options.prefix ?? 'edge-refresh:'
   const resultKey = (key: string) => `${prefix}${key}`
   const lockKey = (key: string) => `${prefix}${key}:lock`
+  // What the last `wait` answer said of the lock's remaining life, per key, until read.
+  const waitedLockTtls = new Map<string, number>()
 
   return {
     kind: 'upstash',
     async claim(key, leaseMs): Promise<ClaimResult> {
       const lockId = crypto.randomUUID()
-      const reply = await redis.eval<[string, string], [string, string?]>(CLAIM_SCRIPT, [resultKey(key), lockKey(key)], [lockId, String(Math.ceil(leaseMs))])
+      const reply = await redis.eval<[string, string], [string, (string | number)?]>(CLAIM_SCRIPT, [resultKey(key), lockKey(key)], [lockId, String(Math.ceil(leaseMs))])
       if (reply[0] === 'result' && typeof reply[1] === 'string') return { kind: 'result', sealed: reply[1] }
       if (reply[0] === 'lead') return { kind: 'lead', lockId }
+      const pttl = reply[0] === 'wait' ? reply[1] : undefined
+      if (typeof pttl === 'number' && (pttl >= 0 || pttl === -1)) setBounded(waitedLockTtls, key, pttl === -1 ? Infinity : pttl, WAITED_LOCK_TTLS_MAX)
+      else waitedLockTtls.delete(key)
       return { kind: 'wait' }
     },
     async publish(key, lockId, sealed, ttlMs) {
@@ -79,6 +89,11 @@ export function upstashStore(redis: UpstashLike, options: UpstashStoreOptions = 
       const [result, lock] = await redis.mget<[string | null, string | null]>(resultKey(key), lockKey(key))
       if (typeof result === 'string') return { kind: 'result', sealed: result }
       return lock === null || lock === undefined ? { kind: 'free' } : { kind: 'locked' }
+    },
+    waitedLockTtlMs(key) {
+      const ttl = waitedLockTtls.get(key)
+      waitedLockTtls.delete(key)
+      return ttl
     },
     async shorten(key, ttlMs) {
       await redis.eval(SHORTEN_SCRIPT, [resultKey(key)], [String(Math.ceil(ttlMs))])
