@@ -32,6 +32,12 @@ const ENTRY_OVERHEAD_BYTES = 64
 export class BoundedStringMap<V> {
   readonly #map = new Map<string, V>()
   #bytes = 0
+  /**
+   * A live iterator at the oldest entry. A fresh `keys()` would walk past every slot deleted since
+   * the table was last compacted (thousands, under churn) on each eviction; this one never goes
+   * back. Map iterators are live: entries re-inserted at the end are met again there.
+   */
+  #oldest: Iterator<string> | undefined
 
   /**
    * @param maxEntries Upper bound on entries.
@@ -57,14 +63,31 @@ export class BoundedStringMap<V> {
 
   /** Sets `key` as the newest entry and drops the oldest until both bounds hold. */
   set(key: string, value: V): void {
-    this.delete(key)
     const bytes = keyBytes(key)
-    if (bytes > this.maxBytes) return
-    this.#map.set(key, value)
-    this.#bytes += bytes
-    while (this.#map.size > this.maxEntries || this.#bytes > this.maxBytes) {
-      this.delete(this.#map.keys().next().value as string)
+    if (bytes > this.maxBytes) {
+      this.delete(key)
+      return
     }
+    const size = this.#map.size
+    this.#map.set(key, value)
+    if (this.#map.size === size) {
+      // It was there, and Map.set keeps its old place: move it to the newest end.
+      this.#map.delete(key)
+      this.#map.set(key, value)
+    } else {
+      this.#bytes += bytes
+    }
+    while (this.#map.size > this.maxEntries || this.#bytes > this.maxBytes) this.#evictOldest()
+  }
+
+  #evictOldest(): void {
+    let oldest = this.#oldest?.next()
+    if (!oldest || oldest.done) {
+      // Exhausted (an iterator that reached the end stays done): start over from the first entry.
+      this.#oldest = this.#map.keys()
+      oldest = this.#oldest.next()
+    }
+    if (!oldest.done) this.delete(oldest.value)
   }
 
   delete(key: string): boolean {

@@ -8,6 +8,8 @@ import { BoundedStringMap } from './bounded-map'
 export interface Memo<V> {
   /** Returns the remembered promise for `key`, or runs `compute` and remembers it. A rejection is not remembered. */
   get(key: string, compute: () => Promise<V>): Promise<V>
+  /** Drops what is remembered for `key`, if anything. */
+  forget(key: string): void
 }
 
 /**
@@ -28,6 +30,9 @@ export function createMemo<V>(ttlMs: number, maxEntries: number, now: () => numb
       entries.set(key, { value, until: now() + ttlMs })
       value.catch(() => entries.delete(key))
       return value
+    },
+    forget(key) {
+      entries.delete(key)
     },
   }
 }

@@ -1,5 +1,6 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
 import { forwardWithSession, planSessionCookies, redirectWithSession, withSessionCookies } from './cookie-writer'
+import { decideRefresh } from './decision'
 import { describeError, RefreshConfigError } from './errors'
 import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from './refresh-engine'
 import { classifyRequest } from './request-kind'
@@ -78,7 +79,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   // The raw session cookie value (the joined JWT) → the epoch second until which it needs nothing.
   //
   // Keyed by the value itself, not by a digest: a hit is one Map lookup, with no SHA-256 (an async
-  // Web Crypto call that cost a bare getToken's middleware a third of its time) on every request.
+  // Web Crypto call, about a third of what a bare getToken middleware spends) on every request.
   // No cryptographic key is needed because of what a hit can do: it only lets the request pass on
   // untouched, exactly what happens to an unreadable cookie anyway. It never yields tokens, never
   // writes a cookie and never calls the provider. An entry is made only after the value decoded
@@ -93,7 +94,22 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   const decoded = createMemo<{ payload: SessionPayload; format: SessionFormat } | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now, CODEC_MEMO_MAX_BYTES)
   const encoded = createMemo<string>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
   const nowSeconds = () => Math.floor(engine.now() / 1000)
+  // Every cookie findSessionCookies can read starts with one of its names (the whole cookie or a
+  // `name.N` chunk); all the standard names contain `session-token`. Handing it only those cookies
+  // gives the same answer without its per-name scans over the app's other cookies.
+  const customName = options.cookieName
+  const mayBeSession = customName ? (name: string) => name.startsWith(customName) : (name: string) => name.includes('session-token')
+  const sessionCookiesOf = (request: NextRequest): FoundSessionCookie[] => {
+    const relevant: Array<{ name: string; value: string }> = []
+    for (const cookie of request.cookies.getAll()) if (mayBeSession(cookie.name)) relevant.push(cookie)
+    return relevant.length === 0 ? [] : findSessionCookies({ getAll: () => relevant }, cookieOptions)
+  }
   const unknownProvidersReported = new Set<string | undefined>()
+
+  const passedOnAfter = (error: unknown): NextResponse => {
+    engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+    return NextResponse.next()
+  }
 
   /** Whether this cookie value was judged fresh in this isolate and still is. Synchronous: the hot path. */
   const judgedFresh = (jwt: string): boolean => {
@@ -101,31 +117,49 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     return freshUntil !== undefined && nowSeconds() < freshUntil
   }
 
-  /** The first session cookie that decodes (see findSessionCookies), or a verdict that it needs nothing. */
-  const readSession = async (sessionCookies: readonly FoundSessionCookie[]) => {
-    for (const found of sessionCookies) {
-      if (judgedFresh(found.jwt)) return 'fresh' as const
-      const read = await decoded.get(found.jwt, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
-      if (read) return { jwt: found.jwt, payload: read.payload, location: { ...found.location, format: read.format } satisfies SessionCookieLocation }
+  /**
+   * The first session cookie that decodes (see findSessionCookies) decides; one already judged
+   * fresh before it means nothing to do. One flat async function, failures included: on a miss,
+   * every promise hop counts against a bare getToken.
+   */
+  const handle = async (request: NextRequest, sessionCookies: readonly FoundSessionCookie[], event?: NextFetchEvent): Promise<NextResponse> => {
+    try {
+      for (const found of sessionCookies) {
+        if (judgedFresh(found.jwt)) return NextResponse.next()
+        const read = await decoded.get(found.jwt, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
+        if (!read) continue
+        const { payload } = read
+        const now = nowSeconds()
+        const tokens = readSessionTokens(payload, now)
+        if (!tokens) return NextResponse.next()
+        // engine.run's first step, taken here when it settles the request: a session that needs
+        // nothing (fresh, or nothing can be done) is passed on without the engine's promise.
+        const decision = decideRefresh(tokens, now, engine.skewSeconds)
+        if (decision.action === 'pass') {
+          // skewFor reports a token lifetime at or below skewSeconds (once per isolate), as engine.run would.
+          const skew = engine.skewFor(tokens)
+          if (decision.reason === 'fresh') judge(found.jwt, tokens.expires_at - skew)
+          return NextResponse.next()
+        }
+        const result = await engine.run(tokens, {
+          ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
+          ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
+        })
+        if (result.reason === 'passed' && result.decision.reason === 'fresh') judge(found.jwt, tokens.expires_at - engine.skewFor(tokens))
+        return await respond(request, { ...found.location, format: read.format }, found.jwt, payload, result)
+      }
+      return NextResponse.next()
+    } catch (error) {
+      return passedOnAfter(error)
     }
-    return null
   }
 
-  const handle = async (request: NextRequest, sessionCookies: readonly FoundSessionCookie[], event?: NextFetchEvent): Promise<NextResponse> => {
-    const session = await readSession(sessionCookies)
-    if (session === null || session === 'fresh') return NextResponse.next()
-    const { jwt, payload, location } = session
-    const tokens = readSessionTokens(payload, nowSeconds())
-    if (!tokens) return NextResponse.next()
-
-    const result = await engine.run(tokens, {
-      ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
-      ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
-    })
-    if (result.reason === 'passed' && result.decision.reason === 'fresh') {
-      judged.set(jwt, tokens.expires_at - engine.skewFor(tokens))
-    }
-    return respond(request, location, jwt, payload, result)
+  /** Records a cookie as fresh until `freshUntil` (epoch seconds). */
+  const judge = (jwt: string, freshUntil: number): void => {
+    judged.set(jwt, freshUntil)
+    // The judged cache answers for this cookie from now on (it is checked first): its decoded
+    // payload need not stay in memory for the rest of the memo's lifetime.
+    decoded.forget(jwt)
   }
 
   const respond = async (request: NextRequest, location: SessionCookieLocation, oldJwt: string, payload: SessionPayload, result: EngineResult): Promise<NextResponse> => {
@@ -181,19 +215,14 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     return url
   }
 
-  const passedOnAfter = (error: unknown): NextResponse => {
-    engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
-    return NextResponse.next()
-  }
-
   return function refreshMiddleware(request, event) {
     try {
       // The hot path, synchronous: no session cookie, or the first one already judged fresh here.
-      // Both answer what the full path would (readSession checks the first cookie first), minus
-      // its promise hops.
-      const sessionCookies = findSessionCookies(request.cookies, cookieOptions)
+      // Both answer what the full path would (`handle` checks the first cookie first), minus its
+      // promise hops.
+      const sessionCookies = sessionCookiesOf(request)
       if (sessionCookies.length === 0 || judgedFresh(sessionCookies[0]!.jwt)) return Promise.resolve(NextResponse.next())
-      return handle(request, sessionCookies, event).catch(passedOnAfter)
+      return handle(request, sessionCookies, event)
     } catch (error) {
       return Promise.resolve(passedOnAfter(error))
     }
