@@ -72,6 +72,8 @@ interface Expected {
   outcome: Outcome
   /** How many of the 40 responses carry the new tokens, where that is exact (foreground refreshes). */
   delivered?: number
+  /** The same where only a floor is certain. */
+  deliveredAtLeast?: number
 }
 
 interface CellContext {
@@ -253,17 +255,24 @@ const STORE_FAULTS: Cell[] = [
     },
   },
   {
-    // Real: the publish runs on redis-server. Injected: the result key deleted right after it, before the leader hears back.
+    // Real: the publish runs on redis-server. Injected: the result key deleted right after it,
+    // before the leader hears back. The provider answers in 300 ms (below providerTimeoutMs) so
+    // that every isolate has claimed, and waits, when the result is lost: a claim that only
+    // arrives after the loss finds nothing at all and leads again with the spent refresh token
+    // (a design limit, see the report), which a storm would otherwise hit or miss by timing.
     fault: 'store loses the result',
     layer: 'store',
     // (a): the leader's isolate delivers; the waiters of the other three wait for the lost result
-    // until their deadline and pass their requests on untouched rather than lead again.
-    expected: { expired: { calls: 1, outcome: 'refreshed', delivered: 10 }, 'in-skew': { calls: 1, outcome: 'refreshed' } },
-    rig: (context) => {
+    // until their deadline and pass their requests on untouched rather than lead again. A waiter
+    // whose poll falls between the publish and the loss (a millisecond or two) delivers too.
+    expected: { expired: { calls: 1, outcome: 'refreshed', deliveredAtLeast: 10 }, 'in-skew': { calls: 1, outcome: 'refreshed' } },
+    rig: async (context) => {
       const raw = realRedis(context.url, context.token)
       const wrappers = Array.from({ length: ISOLATES }, () => lostResultRedis(realRedis(context.url, context.token), raw))
+      await providerHook('latency', { ms: 300 })
       return {
         redisFor: (i) => wrappers[i]!.redis,
+        after: () => providerHook('latency', { ms: 0 }),
         verify: () => expect(wrappers.reduce((sum, wrapper) => sum + wrapper.lost(), 0)).toBeGreaterThan(0),
         // The rotated tokens now live only in the leader isolate's memory (see the report): the
         // next request is sent there. CURRENT BEHAVIOUR, a design limit: a store that loses an
@@ -450,6 +459,7 @@ async function runCell(cell: Cell, variant: Variant): Promise<CellReport> {
   const outcome: Outcome = ended.length > 0 || endedAfter ? 'login-ended' : stats.refreshSucceeded > 0 ? 'refreshed' : 'kept'
   expect(outcome).toBe(expected.outcome)
   if (expected.delivered !== undefined) expect(refreshed.length).toBe(expected.delivered)
+  if (expected.deliveredAtLeast !== undefined) expect(refreshed.length).toBeGreaterThanOrEqual(expected.deliveredAtLeast)
   if (outcome === 'login-ended') {
     // Ended cleanly: every navigation that learnt of it was sent to sign-in with the error in the cookie.
     if (variant === 'expired') expect(ended.length).toBe(ISOLATES * PER_ISOLATE)
