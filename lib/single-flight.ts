@@ -283,8 +283,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       }
       if (claim.kind === 'result') return fromStored(key, claim.sealed)
       if (claim.kind === 'lead') return lead(key, claim.lockId, call, ttlMs, waitUntil)
-      const lockTtlMs = store.waitedLockTtlMs?.(key)
-      const waited = await waitForResult(key, deadline, lockTtlMs === undefined ? undefined : claimedAt + lockTtlMs)
+      const waited = await waitForResult(key, deadline, claim.lockTtlMs === undefined ? undefined : claimedAt + claim.lockTtlMs)
       if (waited instanceof StoreUnavailableError) return onOutage(waited, key, call, ttlMs, waitUntil)
       if (waited) return waited
     }

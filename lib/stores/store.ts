@@ -9,8 +9,13 @@ export type ClaimResult =
   | { kind: 'result'; sealed: string }
   /** This caller holds the lock for `leaseMs`: refresh, then {@link RefreshStore.publish} or {@link RefreshStore.release}. */
   | { kind: 'lead'; lockId: string }
-  /** Someone else holds the lock: poll with {@link RefreshStore.peek}. */
-  | { kind: 'wait' }
+  /**
+   * Someone else holds the lock: poll with {@link RefreshStore.peek}. `lockTtlMs`, when the store
+   * can tell in the same round trip: how long the lock had left (ms; `Infinity` without expiry). A
+   * lock gone before then did not lapse: the store lost it (or the result published with it), and
+   * its leader may still be out with the refresh token, so single flight does not claim again.
+   */
+  | { kind: 'wait'; lockTtlMs?: number }
 
 /** Outcome of {@link RefreshStore.peek}. */
 export type PeekResult = { kind: 'result'; sealed: string } | { kind: 'locked' } | { kind: 'free' }
@@ -33,14 +38,6 @@ export interface RefreshStore {
   release(key: string, lockId: string): Promise<void>
   /** Reads the result and whether the lock is held. */
   peek(key: string): Promise<PeekResult>
-  /**
-   * Optional, no round trip: how long the lock had left (ms; `Infinity` for a lock without expiry)
-   * when the last {@link RefreshStore.claim} of `key` on this object answered `wait`, read in that
-   * same round trip; undefined when unknown. Each answer is given once. A lock gone before then
-   * did not lapse: the store lost it (or the result published with it), and its leader may still
-   * be in flight with the refresh token, so single flight does not claim again.
-   */
-  waitedLockTtlMs?(key: string): number | undefined
   /**
    * Shortens the result's remaining life to `ttlMs` (ms) if it is longer; never lengthens it.
    * Optional: a store without it keeps results for their full TTL.

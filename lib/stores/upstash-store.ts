@@ -1,9 +1,5 @@
 import type { Redis } from '@upstash/redis'
-import { setBounded } from '../bounded-map'
 import type { ClaimResult, PeekResult, RefreshStore } from './store'
-
-/** Keys whose last `wait` answer is kept for {@link RefreshStore.waitedLockTtlMs}; the oldest go first. */
-const WAITED_LOCK_TTLS_MAX = 1000
 
 /** The part of `@upstash/redis` this store uses; narrowed so tests and wrappers can pass their own. */
 export type UpstashLike = Pick<Redis, 'eval' | 'mget'>
@@ -64,8 +60,6 @@ export function upstashStore(redis: UpstashLike, options: UpstashStoreOptions = 
   const prefix = options.prefix ?? 'edge-refresh:'
   const resultKey = (key: string) => `${prefix}${key}`
   const lockKey = (key: string) => `${prefix}${key}:lock`
-  // What the last `wait` answer said of the lock's remaining life, per key, until read.
-  const waitedLockTtls = new Map<string, number>()
 
   return {
     kind: 'upstash',
@@ -74,9 +68,9 @@ export function upstashStore(redis: UpstashLike, options: UpstashStoreOptions = 
       const reply = await redis.eval<[string, string], [string, (string | number)?]>(CLAIM_SCRIPT, [resultKey(key), lockKey(key)], [lockId, String(Math.ceil(leaseMs))])
       if (reply[0] === 'result' && typeof reply[1] === 'string') return { kind: 'result', sealed: reply[1] }
       if (reply[0] === 'lead') return { kind: 'lead', lockId }
+      // PTTL: -1 for a lock without expiry; anything else unexpected means "not known".
       const pttl = reply[0] === 'wait' ? reply[1] : undefined
-      if (typeof pttl === 'number' && (pttl >= 0 || pttl === -1)) setBounded(waitedLockTtls, key, pttl === -1 ? Infinity : pttl, WAITED_LOCK_TTLS_MAX)
-      else waitedLockTtls.delete(key)
+      if (typeof pttl === 'number' && (pttl >= 0 || pttl === -1)) return { kind: 'wait', lockTtlMs: pttl === -1 ? Infinity : pttl }
       return { kind: 'wait' }
     },
     async publish(key, lockId, sealed, ttlMs) {
@@ -89,11 +83,6 @@ export function upstashStore(redis: UpstashLike, options: UpstashStoreOptions = 
       const [result, lock] = await redis.mget<[string | null, string | null]>(resultKey(key), lockKey(key))
       if (typeof result === 'string') return { kind: 'result', sealed: result }
       return lock === null || lock === undefined ? { kind: 'free' } : { kind: 'locked' }
-    },
-    waitedLockTtlMs(key) {
-      const ttl = waitedLockTtls.get(key)
-      waitedLockTtls.delete(key)
-      return ttl
     },
     async shorten(key, ttlMs) {
       await redis.eval(SHORTEN_SCRIPT, [resultKey(key)], [String(Math.ceil(ttlMs))])
