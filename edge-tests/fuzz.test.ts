@@ -117,8 +117,8 @@ function configs(): Config[] {
 
 // --- generators --------------------------------------------------------------------------------
 const NEAR_MISS = [
+  // (Not ' next-auth.session-token': the Cookie header parser drops the space after `;`, so that is the real name.)
   'next-auth.session-token ',
-  ' next-auth.session-token',
   'Next-Auth.Session-Token',
   'next-auth.session-tokens',
   'next-auth.session-token_',
