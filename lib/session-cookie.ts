@@ -38,7 +38,7 @@ export interface SessionCodec {
 /** The installed line's codec (see the file comment). */
 export const installedCodec: SessionCodec = {
   encode: (params) => nextAuthJwt.encode(params),
-  decode: async (params) => (await nextAuthJwt.decode(params)) ?? null,
+  decode: (params) => nextAuthJwt.decode(params),
 }
 
 /** HKDF salt of a format: Auth.js salts with the cookie name, next-auth v4 with nothing. */
