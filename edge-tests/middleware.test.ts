@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it, inject } from 'vitest'
 import { NextRequest } from 'next/server'
+import { expiryOf } from '../lib/providers/refresh-grant'
 import { cognito, createRefreshMiddleware, google, memoryStore, oidc, RefreshConfigError, type RefreshMiddlewareOptions } from '../lib'
 import {
   COOKIE_NAMES,
@@ -109,6 +110,57 @@ describe('refresh through each provider factory', () => {
     const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
     expect(session.access_token).not.toBe(tokens.access_token)
     expect(session.refresh_token).toBe(tokens.refresh_token)
+  })
+})
+
+describe('how each provider authenticates at the token endpoint', () => {
+  /** Records the token request a provider sends, then lets it through to the real provider. */
+  function recording() {
+    const seen: { authorization: string | null; body: URLSearchParams }[] = []
+    const discoveries: string[] = []
+    const fetchLike = async (input: string | URL | Request, init?: RequestInit) => {
+      const request = new Request(input, init)
+      if (request.url.includes('/token')) seen.push({ authorization: request.headers.get('authorization'), body: new URLSearchParams(await request.clone().text()) })
+      if (request.url.includes('/.well-known/')) discoveries.push(request.url)
+      return fetch(request)
+    }
+    return { seen, discoveries, fetchLike }
+  }
+
+  it('google sends client_id and client_secret in the body (client_secret_post), as Google and the Auth.js guide do', async () => {
+    const { seen, fetchLike } = recording()
+    const { cookies } = await expiredSession('next-auth-v4', undefined, { provider: 'google' })
+    await middleware({ providers: { google: google({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) }, fetch: fetchLike })(pageRequest('/', cookies))
+    expect(seen).toHaveLength(1)
+    expect(seen[0]!.authorization).toBeNull()
+    expect(seen[0]!.body.get('client_id')).toBe(inject('clientId'))
+    expect(seen[0]!.body.get('client_secret')).toBe(inject('clientSecret'))
+  })
+
+  it('cognito (token endpoint) sends client_id in the body too, beside HTTP Basic, and takes an explicit tokenEndpoint without discovery', async () => {
+    const { seen, discoveries, fetchLike } = recording()
+    const discovery = (await (await fetch(`${issuer()}/.well-known/openid-configuration`)).json()) as { token_endpoint: string }
+    const { tokens, cookies, name } = await expiredSession('next-auth-v4', undefined, { provider: 'cognito' })
+    const provider = cognito({ issuer: issuer(), tokenEndpoint: discovery.token_endpoint, clientId: inject('clientId'), clientSecret: inject('clientSecret') })
+    const response = await middleware({ providers: { cognito: provider }, fetch: fetchLike })(pageRequest('/', cookies))
+    expect((await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!.access_token).not.toBe(tokens.access_token)
+    expect(seen).toHaveLength(1)
+    expect(seen[0]!.authorization).toMatch(/^Basic /)
+    expect(seen[0]!.body.get('client_id')).toBe(inject('clientId'))
+    expect(discoveries).toEqual([])
+  })
+
+  it('expires_at is never later than the access token\'s own exp when it is a JWT, whatever expires_in says', () => {
+    const header = btoa(JSON.stringify({ alg: 'none' })).replace(/=+$/, '')
+    const claims = (exp: number) => btoa(JSON.stringify({ exp, iat: exp - 300 })).replace(/=+$/, '')
+    const now = 1_800_000_000
+    const jwt = `${header}.${claims(now + 300)}.sig`
+    // An emulator answering expires_in 3600 for a 300 s token: the token's own exp wins.
+    expect(expiryOf(jwt, 3600, now, 3600)).toBe(now + 300)
+    expect(expiryOf(jwt, 60, now, 3600)).toBe(now + 60)
+    expect(expiryOf('opaque', 3600, now, 3600)).toBe(now + 3600)
+    expect(expiryOf(jwt, undefined, now, 3600)).toBe(now + 300)
+    expect(expiryOf('opaque', undefined, now, 1234)).toBe(now + 1234)
   })
 })
 

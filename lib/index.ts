@@ -17,9 +17,9 @@ export {
   type SignInAccount,
 } from './callbacks'
 export { oidc, type OidcProviderOptions } from './providers/oidc'
-export { cognito, type CognitoProviderOptions } from './providers/cognito'
+export { cognito, type CognitoProviderOptions, type CognitoTokenEndpointOptions, type CognitoIdpOptions } from './providers/cognito'
 export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from './providers/google'
-export type { RefreshProvider, ProviderContext } from './providers/provider'
+export type { RefreshProvider, ProviderContext, RefreshSession } from './providers/provider'
 export type { ClientAuthMethod } from './providers/refresh-grant'
 export { memoryStore, type MemoryStoreOptions } from './stores/memory-store'
 export { upstashStore, type UpstashStoreOptions, type UpstashLike } from './stores/upstash-store'

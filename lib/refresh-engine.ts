@@ -1,6 +1,6 @@
 import { decideRefresh, effectiveSkewSeconds, type RefreshDecision } from './decision'
 import { describeError, RefreshConfigError } from './errors'
-import type { ProviderContext, RefreshProvider } from './providers/provider'
+import type { ProviderContext, RefreshProvider, RefreshSession } from './providers/provider'
 import { createSealer } from './sealing'
 import { createSingleFlight, providerHardLimitMs, SINGLE_FLIGHT_DEFAULTS, type FlightResult, type StoreOutagePolicy } from './single-flight'
 import { memoryStore } from './stores/memory-store'
@@ -184,7 +184,8 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         const provider = providerId !== undefined && Object.hasOwn(providers, providerId) ? providers[providerId] : undefined
         if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }
         const refreshToken = current.refresh_token!
-        const call = () => callProvider(provider, refreshToken, context)
+        const session = { accessToken: current.access_token, ...(current.id_token ? { idToken: current.id_token } : {}) }
+        const call = () => callProvider(provider, refreshToken, context, session)
         // A store that is not shared (memoryStore) cannot hand a background result to the other
         // isolates and servers that will see the old cookie; refreshing in the foreground puts the
         // new cookie on this very response instead.
@@ -211,9 +212,9 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
  * A provider's `refresh` must not throw, but a hand-written one might: a throw is a transient
  * outcome, so the lock is released and the back-off set like for any other failure.
  */
-async function callProvider(provider: RefreshProvider, refreshToken: string, context: ProviderContext): Promise<RefreshOutcome> {
+async function callProvider(provider: RefreshProvider, refreshToken: string, context: ProviderContext, session: RefreshSession): Promise<RefreshOutcome> {
   try {
-    return await provider.refresh(refreshToken, context)
+    return await provider.refresh(refreshToken, context, session)
   } catch (error) {
     return { reason: 'transient', detail: `provider ${provider.kind} threw: ${describeError(error)}` }
   }

@@ -19,7 +19,9 @@ export function google(options: GoogleProviderOptions): RefreshProvider {
     issuer: options.issuer ?? 'https://accounts.google.com',
     clientId: options.clientId,
     clientSecret: options.clientSecret,
-    clientAuth: 'client_secret_basic',
+    // In the body, as Google's guide and the Auth.js guide send them: with HTTP Basic, the client
+    // id's `-` and `.` would be form-encoded first, and Google documents the body form.
+    clientAuth: 'client_secret_post',
   })
 }
 

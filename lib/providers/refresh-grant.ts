@@ -19,6 +19,10 @@ export interface RefreshGrantSettings {
   clientAuth?: ClientAuthMethod
   /** Lifetime assumed when the provider sends neither `expires_in` nor a JWT access token, seconds. Default 3600. */
   defaultExpiresInSeconds?: number
+  /** The token endpoint, for servers whose discovery document lacks one: discovery is then skipped. */
+  tokenEndpoint?: string
+  /** Also send `client_id` in the body whatever the client authentication (Cognito's `/oauth2/token` wants it). */
+  clientIdInBody?: boolean
 }
 
 /**
@@ -46,6 +50,10 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
   const defaultExpiresIn = settings.defaultExpiresInSeconds ?? 3600
 
   let discovery: Promise<oauth.AuthorizationServer> | undefined
+  if (settings.tokenEndpoint !== undefined) {
+    const tokenEndpoint = absoluteUrl(settings.kind, 'tokenEndpoint', settings.tokenEndpoint)
+    discovery = Promise.resolve({ issuer: issuerUrl.href.replace(/\/$/, ''), token_endpoint: tokenEndpoint.href })
+  }
   const discover = (context: ProviderContext, signal: AbortSignal): Promise<oauth.AuthorizationServer> => {
     discovery ??= (async () => {
       try {
@@ -75,11 +83,10 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
           [oauth.customFetch]: context.fetch,
           [oauth.allowInsecureRequests]: insecure,
           signal,
+          ...(settings.clientIdInBody ? { additionalParameters: { client_id: settings.clientId } } : {}),
         })
         const result = await oauth.processRefreshTokenResponse(as, client, response)
-        const now = context.nowSeconds()
-        const expiresAt =
-          typeof result.expires_in === 'number' ? Math.floor(now + result.expires_in) : (accessTokenExpiry(result.access_token) ?? now + defaultExpiresIn)
+        const expiresAt = expiryOf(result.access_token, result.expires_in, context.nowSeconds(), defaultExpiresIn)
         return {
           reason: 'refreshed',
           tokens: {
@@ -94,6 +101,26 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
         return classify(error)
       }
     },
+  }
+}
+
+/**
+ * When new tokens expire, epoch seconds: `now + expires_in`, but never later than the access
+ * token's own `exp` when it is a JWT (an emulator or a proxy that answers a fixed `expires_in`
+ * would otherwise have a dead token kept for longer), and `defaultExpiresIn` when neither is known.
+ */
+export function expiryOf(accessToken: string, expiresIn: number | undefined, nowSeconds: number, defaultExpiresIn: number): number {
+  const ownExp = accessTokenExpiry(accessToken)
+  const stated = typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.floor(nowSeconds + expiresIn) : undefined
+  if (stated !== undefined && ownExp !== undefined) return Math.min(stated, ownExp)
+  return stated ?? ownExp ?? nowSeconds + defaultExpiresIn
+}
+
+function absoluteUrl(kind: string, option: string, value: string): URL {
+  try {
+    return new URL(value)
+  } catch {
+    throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `${kind}: ${option} must be an absolute URL, got "${value}"`)
   }
 }
 
