@@ -435,7 +435,7 @@ export async function startCognitoFront(options: CognitoFrontOptions): Promise<C
     const response = await fetch(`${emulator}${req.url ?? '/'}`, {
       method,
       headers,
-      body: method === 'GET' || method === 'HEAD' ? undefined : body,
+      body: method === 'GET' || method === 'HEAD' ? undefined : new Uint8Array(body),
       redirect: 'manual',
     });
     const bytes = Buffer.from(await response.arrayBuffer());
