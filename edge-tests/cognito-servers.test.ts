@@ -194,6 +194,38 @@ describe('cognito-local behind the front', () => {
     expect((await getTokens(fresh.RefreshToken)).status).toBe(200);
   });
 
+  it('reuse can answer RefreshTokenReuseException instead (startCognito({ reuseErrorType }))', async () => {
+    const other = await startCognito({ reuseErrorType: 'RefreshTokenReuseException' });
+    try {
+      const signIn = await other.signIn('public');
+      const call = (token: string) =>
+        callCognito<AuthResponse>(other.endpoint, 'GetTokensFromRefreshToken', {
+          RefreshToken: token,
+          ClientId: other.publicClient.clientId,
+        });
+      const rotated = await call(signIn.RefreshToken);
+      expect(rotated.status).toBe(200);
+      const reuse = await call(signIn.RefreshToken);
+      expect(reuse.status).toBe(400);
+      expect(reuse.errorType).toBe('RefreshTokenReuseException');
+      expect(reuse.body).toMatchObject({ __type: 'RefreshTokenReuseException' });
+      // The family is revoked all the same.
+      expect((await call(rotated.body.AuthenticationResult!.RefreshToken!)).body).toEqual(revoked);
+      expect((await other.stats()).reuseDetected).toBe(1);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('a rotated-out token presented with a wrong SECRET_HASH is refused without revoking the family', async () => {
+    const signIn = await env.signIn('secret');
+    const rotated = (await getTokens(signIn.RefreshToken)).body.AuthenticationResult!.RefreshToken!;
+    const refused = await refreshViaInitiateAuth(env.secretClient.clientId, signIn.RefreshToken, 'wrong');
+    expect(refused.body).toEqual(secretHashError());
+    expect((await env.stats()).reuseDetected).toBe(0);
+    expect((await getTokens(rotated)).status).toBe(200);
+  });
+
   it('GetTokensFromRefreshToken with the secret client needs its ClientSecret; unknown tokens are refused', async () => {
     const { RefreshToken } = await env.signIn('secret');
     for (const secret of ['wrong-secret', null]) {

@@ -72,6 +72,13 @@ export interface CognitoFrontOptions {
   emulatorEndpoint: string;
   /** Port to listen on (0 = any free port, the default). */
   port?: number;
+  /**
+   * Error type answered when a rotated-out refresh token is presented again (the family is revoked
+   * either way). Default `NotAuthorizedException` "Refresh Token has been revoked"; the Cognito API
+   * reference also lists a `RefreshTokenReuseException` ("a refresh token that has been invalidated
+   * by refresh-token rotation"), whose exact message it does not give.
+   */
+  reuseErrorType?: 'NotAuthorizedException' | 'RefreshTokenReuseException';
 }
 
 /** Upper bound of `POST /__test/latency` (milliseconds), so a typo cannot hang a test run. */
@@ -308,7 +315,9 @@ export async function startCognitoFront(options: CognitoFrontOptions): Promise<C
     if (entry.used) {
       stats.reuseDetected += 1;
       await revokeFamily(entry.family);
-      throw revokedError();
+      throw options.reuseErrorType === 'RefreshTokenReuseException'
+        ? new CognitoApiError('RefreshTokenReuseException', 'Refresh token has been invalidated by refresh token rotation')
+        : revokedError();
     }
     return entry;
   };
@@ -322,11 +331,13 @@ export async function startCognitoFront(options: CognitoFrontOptions): Promise<C
       const fault = await refreshFaults();
       if (fault) throw fault;
       const presented = typeof params.REFRESH_TOKEN === 'string' ? params.REFRESH_TOKEN : undefined;
+      const known = presented === undefined ? undefined : tokens.get(presented);
+      // A token the front has not seen may still be an emulator token (its payload names the user).
+      const username = known?.family.username ?? (decodeJwtPayload(presented)?.['cognito:username'] as string | undefined);
+      // Client authentication first: a caller without the secret must not be able to revoke a family.
+      checkSecretHash(clientId, username, params.SECRET_HASH);
       const entry = presented === undefined ? undefined : await admit(presented);
       if (entry && entry.family.clientId !== clientId) throw invalidRefreshToken();
-      // A token the front has not seen may still be an emulator token (its payload names the user).
-      const username = entry?.family.username ?? (decodeJwtPayload(presented)?.['cognito:username'] as string | undefined);
-      checkSecretHash(clientId, username, params.SECRET_HASH);
       const forwarded = entry
         ? { ...body, AuthParameters: { ...params, REFRESH_TOKEN: entry.family.emulatorRefreshToken } }
         : body;

@@ -24,6 +24,7 @@ import {
   startCognitoFront,
   TARGET_PREFIX,
   type CognitoFront,
+  type CognitoFrontOptions,
   type CognitoFrontStats,
 } from './cognito-front.js';
 
@@ -59,6 +60,8 @@ export interface StartCognitoOptions {
   username?: string;
   /** Permanent password of the test user (default a fixed strong one). */
   password?: string;
+  /** Error type of a rotated-out refresh token presented again (see {@link CognitoFrontOptions.reuseErrorType}). */
+  reuseErrorType?: CognitoFrontOptions['reuseErrorType'];
 }
 
 export interface CognitoTestEnv {
@@ -244,7 +247,7 @@ export async function startCognito(options: StartCognitoOptions = {}): Promise<C
 
   try {
     emulator = await startEmulator(dataDir);
-    front = await startCognitoFront({ emulatorEndpoint: emulator.url });
+    front = await startCognitoFront({ emulatorEndpoint: emulator.url, reuseErrorType: options.reuseErrorType });
     const endpoint = front.url;
 
     const pool = await callOk<{ UserPool: { Id: string } }>(endpoint, 'CreateUserPool', {
