@@ -55,11 +55,12 @@ function readExpiry(payload: SessionPayload, accessToken: string, nowSeconds: nu
 }
 
 /**
- * Returns a new payload holding `tokens` in the Auth.js field names, with any previous `error`
- * removed and `refreshed_at` set. Other claims (`sub`, `name`, `email`, …) are kept, and the older
- * recipes' fields (`accessToken`, `refreshToken`, `idToken`, `accessTokenExpires`), where the app
- * still keeps them, are given the new values in their own units: an app's own callbacks that read
- * them keep working, and no spent refresh token is left behind in the cookie.
+ * Returns a new payload holding `tokens`, with any previous `error` removed and `refreshed_at` set.
+ * Other claims (`sub`, `name`, `email`, …) are kept. The tokens go under the Auth.js field names;
+ * a session that has only the older recipes' names (`accessToken`, `refreshToken`, `idToken`,
+ * `accessTokenExpires`) keeps only those, and wherever those names are present they get the new
+ * values in their own units: an app's own callbacks that read them keep working, and no spent
+ * refresh token is left behind in the cookie.
  *
  * @param payload The decoded session JWT.
  * @param tokens The refreshed tokens.
@@ -70,6 +71,15 @@ export function withRefreshedTokens(payload: SessionPayload, tokens: RefreshedTo
   const next: SessionPayload = { ...payload }
   delete next.error
   next.refreshed_at = nowSeconds
+  if (!('access_token' in next) && 'accessToken' in next) {
+    // A session of an older recipe only: its own names, updated in place. Writing the Auth.js names
+    // beside them would hold every token twice (Cognito's alone then need a second cookie chunk).
+    next.accessToken = tokens.access_token
+    next.refreshToken = tokens.refresh_token
+    if ('idToken' in next && tokens.id_token) next.idToken = tokens.id_token
+    next.accessTokenExpires = legacyExpiry(next.accessTokenExpires, tokens.expires_at)
+    return next
+  }
   next.access_token = tokens.access_token
   next.expires_at = tokens.expires_at
   next.refresh_token = tokens.refresh_token
@@ -77,11 +87,14 @@ export function withRefreshedTokens(payload: SessionPayload, tokens: RefreshedTo
   if ('accessToken' in next) next.accessToken = tokens.access_token
   if ('refreshToken' in next) next.refreshToken = tokens.refresh_token
   if ('idToken' in next && tokens.id_token) next.idToken = tokens.id_token
-  if ('accessTokenExpires' in next) {
-    const legacy = numberField(next.accessTokenExpires)
-    next.accessTokenExpires = legacy !== undefined && legacy > MILLISECONDS_THRESHOLD ? tokens.expires_at * 1000 : tokens.expires_at
-  }
+  if ('accessTokenExpires' in next) next.accessTokenExpires = legacyExpiry(next.accessTokenExpires, tokens.expires_at)
   return next
+}
+
+/** `expiresAt` (epoch seconds) in the unit an older recipe stored its `accessTokenExpires` in. */
+function legacyExpiry(previous: unknown, expiresAt: number): number {
+  const legacy = numberField(previous)
+  return legacy !== undefined && legacy > MILLISECONDS_THRESHOLD ? expiresAt * 1000 : expiresAt
 }
 
 /**
