@@ -82,7 +82,7 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
     // REFRESH_TOKEN_AUTH returns no refresh token: the old one is kept.
     expect(sessions[0]!.refresh_token).toBe(tokens.RefreshToken)
     // expires_at is the new access token's own exp, not now + the emulator's fixed 3600.
-    expect(sessions[0]!.expires_at).toBe(decodeJwtPayload(sessions[0]!.access_token as string).exp)
+    expect(sessions[0]!.expires_at).toBe(decodeJwtPayload(sessions[0]!.access_token as string)!.exp)
     const stats = await env.stats()
     expect(stats.initiateAuthRefresh).toBe(1)
     expect(stats.secretHashRejected).toBe(0)
@@ -127,7 +127,7 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
     const session = (await sessionOf(response))!
     expect(session.accessToken).not.toBe(tokens.AccessToken)
     // The seed's unit (ms), now the token's real expiry instead of 56 years out.
-    expect(session.accessTokenExpires).toBe((decodeJwtPayload(session.accessToken as string).exp as number) * 1000)
+    expect(session.accessTokenExpires).toBe((decodeJwtPayload(session.accessToken as string)!.exp as number) * 1000)
     expect((await env.stats()).initiateAuthRefresh).toBe(1)
   })
 })
@@ -166,7 +166,7 @@ describe('token-endpoint: /oauth2/token with an explicit tokenEndpoint', () => {
       const session = await sessionOf(response)
       expect(warnings).toEqual([])
       expect(session!.access_token).not.toBe(tokens.AccessToken)
-      expect(session!.expires_at).toBe(decodeJwtPayload(session!.access_token as string).exp)
+      expect(session!.expires_at).toBe(decodeJwtPayload(session!.access_token as string)!.exp)
       expect((await env.stats()).tokenEndpointRefresh).toBe(1)
     })
   }
@@ -180,6 +180,6 @@ describe('token-endpoint: /oauth2/token with an explicit tokenEndpoint', () => {
     // Written back under its own names, in seconds as it stored them.
     expect(session.accessToken).not.toBe(tokens.AccessToken)
     expect(session.refreshToken).toBe(tokens.RefreshToken)
-    expect(session.accessTokenExpires).toBe(decodeJwtPayload(session.accessToken as string).exp)
+    expect(session.accessTokenExpires).toBe(decodeJwtPayload(session.accessToken as string)!.exp)
   })
 })
