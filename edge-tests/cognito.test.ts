@@ -8,12 +8,12 @@
  * counts). Node environment, because the emulator is a child process; the same handler runs in the
  * edge-runtime VM in the other files.
  */
-import { Redis } from '@upstash/redis'
 import { NextRequest } from 'next/server'
 import { decode, encode } from 'next-auth/jwt'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { cognito, createRefreshMiddleware, upstashStore, type RefreshMiddlewareOptions } from '../lib'
+import { cognito, createRefreshMiddleware, type RefreshMiddlewareOptions } from '../lib'
 import { callCognito, decodeJwtPayload, startCognito, type CognitoTestEnv } from './support/cognito'
+import { sessionCookieValue, startIsolates } from './support/isolates'
 import { startRedisRest, type RedisRestServer } from './support/upstash-rest'
 
 const SECRET = 'cognito-test-secret-with-enough-entropy-0123'
@@ -133,23 +133,33 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
 })
 
 describe('get-tokens: GetTokensFromRefreshToken with rotation', () => {
-  it('200 requests over 8 middleware instances sharing Redis: 1 call, the rotated refresh token accepted afterwards, 0 reuse', async () => {
+  it('200 requests over 8 EdgeVM isolates sharing Redis: 1 call, the rotated refresh token accepted afterwards, 0 reuse', async () => {
     const { tokens, cookie } = await signedInCookie('secret')
-    const prefix = `cognito:${crypto.randomUUID()}:`
-    const instances = Array.from({ length: 8 }, () =>
-      middleware({
-        providers: { cognito: cognito({ flow: 'get-tokens', endpoint: env.endpoint, clientId: env.secretClient.clientId, clientSecret: env.secretClient.clientSecret }) },
-        store: upstashStore(new Redis({ url: redis.url, token: redis.token, retry: false, enableTelemetry: false }), { prefix }),
-      }),
-    )
-    const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => instances[i % 8]!(request(`/p/${i}`, cookie))))
-    const sessions = await Promise.all(responses.map(sessionOf))
-    expect(new Set(sessions.map((session) => session?.refresh_token)).size).toBe(1)
-    const rotated = sessions[0]!.refresh_token as string
-    expect(rotated).not.toBe(tokens.RefreshToken)
+    const isolates = await startIsolates(8, {
+      secret: SECRET,
+      issuer: env.issuer,
+      clientId: env.secretClient.clientId,
+      clientSecret: env.secretClient.clientSecret,
+      store: 'upstash',
+      redisUrl: redis.url,
+      redisToken: redis.token,
+      prefix: `cognito:${crypto.randomUUID()}:`,
+      cognitoGetTokens: { endpoint: env.endpoint, clientId: env.secretClient.clientId, clientSecret: env.secretClient.clientSecret },
+    })
+    const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => isolates[i % 8]!.handle(`http://app.test/p/${i}`, `${NAME}=${cookie}`)))
+    const rotated = new Set<string | undefined>()
+    for (const response of responses) {
+      const value = sessionCookieValue(response.setCookie, NAME)
+      const session = value ? ((await decode({ token: value, secret: SECRET })) as Record<string, unknown> | null) : null
+      rotated.add(session?.refresh_token as string | undefined)
+    }
+    expect(rotated.size).toBe(1)
+    const [newRefreshToken] = [...rotated]
+    expect(newRefreshToken).toBeTypeOf('string')
+    expect(newRefreshToken).not.toBe(tokens.RefreshToken)
     expect((await env.stats()).getTokensFromRefreshToken).toBe(1)
 
-    const after = await callCognito(env.endpoint, 'GetTokensFromRefreshToken', { RefreshToken: rotated, ClientId: env.secretClient.clientId, ClientSecret: env.secretClient.clientSecret })
+    const after = await callCognito(env.endpoint, 'GetTokensFromRefreshToken', { RefreshToken: newRefreshToken, ClientId: env.secretClient.clientId, ClientSecret: env.secretClient.clientSecret })
     expect(after.status).toBe(200)
     expect((await env.stats()).reuseDetected).toBe(0)
   })

@@ -5,7 +5,7 @@
  */
 import { Redis } from '@upstash/redis'
 import { NextRequest } from 'next/server'
-import { createRefreshMiddleware, memoryStore, oidc, upstashStore } from '../../lib'
+import { cognito, createRefreshMiddleware, memoryStore, oidc, upstashStore } from '../../lib'
 
 /** What the host passes to build one isolate's middleware. */
 export interface IsolateConfig {
@@ -18,6 +18,8 @@ export interface IsolateConfig {
   redisToken?: string
   prefix?: string
   skewSeconds?: number
+  /** Refresh with Cognito's GetTokensFromRefreshToken (provider id `cognito`) instead of the OpenID provider. */
+  cognitoGetTokens?: { endpoint: string; clientId: string; clientSecret?: string }
 }
 
 /** What the host gets back for one request. */
@@ -63,7 +65,9 @@ globalThis.__edgeRefresh = {
     }
     handler = createRefreshMiddleware({
       secret: config.secret,
-      providers: { oidc: oidc({ issuer: config.issuer, clientId: config.clientId, clientSecret: config.clientSecret }) },
+      providers: config.cognitoGetTokens
+        ? { cognito: cognito({ flow: 'get-tokens', ...config.cognitoGetTokens }) }
+        : { oidc: oidc({ issuer: config.issuer, clientId: config.clientId, clientSecret: config.clientSecret }) },
       store:
         config.store === 'upstash'
           ? upstashStore(new Redis({ url: config.redisUrl!, token: config.redisToken!, retry: false }), { prefix: config.prefix ?? 'edge-refresh:' })
