@@ -105,6 +105,25 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
     expect(warnings.filter((warning) => warning.includes('SECRET_HASH'))).toHaveLength(1)
   })
 
+  for (const status of [500, 429]) {
+    it(`HTTP ${status} from Cognito (${status === 500 ? 'InternalErrorException' : 'TooManyRequestsException'}) is transient: the session kept, the token rests, then refreshes`, async () => {
+      const { tokens, cookie } = await signedInCookie('secret')
+      const fail = await fetch(`${env.endpoint}/__test/fail`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status, count: 1 }) })
+      expect(fail.status).toBe(200)
+      const handler = middleware({ providers: { cognito: provider() }, retryAfterMs: 300 })
+      const first = await handler(request('/', cookie))
+      expect(first.status).toBe(200)
+      expect(await sessionOf(first)).toBeNull()
+      // Resting: no second call at once.
+      expect(await sessionOf(await handler(request('/', cookie)))).toBeNull()
+      expect((await env.stats()).initiateAuthRefresh).toBe(1)
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      const later = (await sessionOf(await handler(request('/', cookie))))!
+      expect(later.access_token).not.toBe(tokens.AccessToken)
+      expect((await env.stats()).initiateAuthRefresh).toBe(2)
+    })
+  }
+
   it('RevokeToken: the next navigation goes to sign-in with RefreshTokenError', async () => {
     const { tokens, cookie } = await signedInCookie('secret')
     const revoked = await callCognito(env.endpoint, 'RevokeToken', { Token: tokens.RefreshToken, ClientId: env.secretClient.clientId, ClientSecret: env.secretClient.clientSecret })
