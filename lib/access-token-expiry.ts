@@ -21,10 +21,20 @@ export function accessTokenIssuedAt(accessToken: string): number | undefined {
 }
 
 function numericClaim(accessToken: string, claim: 'exp' | 'iat'): number | undefined {
-  if (accessToken.split('.').length !== 3) return undefined
+  const value = unverifiedClaims(accessToken)?.[claim]
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined
+}
+
+/**
+ * The claims of a token that is a JWT, read without verifying it: for scheduling and naming only,
+ * never to trust the token.
+ *
+ * @returns The claims, or `undefined` for an opaque or malformed token.
+ */
+export function unverifiedClaims(token: string | undefined): Record<string, unknown> | undefined {
+  if (!token || token.split('.').length !== 3) return undefined
   try {
-    const value = decodeJwt(accessToken)[claim]
-    return typeof value === 'number' && Number.isFinite(value) ? value : undefined
+    return decodeJwt(token)
   } catch {
     return undefined
   }

@@ -145,7 +145,6 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
           ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
           ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
         })
-        if (result.reason === 'passed' && result.decision.reason === 'fresh') judge(found.jwt, tokens.expires_at - engine.skewFor(tokens))
         return await respond(request, { ...found.location, format: read.format }, found.jwt, payload, result)
       }
       return NextResponse.next()

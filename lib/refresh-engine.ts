@@ -144,8 +144,11 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
     shortLifetimeReported = true
     logger.warn(`[edge-refresh] access tokens live ${Math.round(lifetime)} s, at or below skewSeconds (${skewSeconds} s): each is refreshed at half its lifetime instead. Set skewSeconds well below the token lifetime (reported once per isolate)`)
   }
-  const skewFor = (tokens: SessionTokens): number => {
+  const noteLifetimeOf = (tokens: SessionTokens): void => {
     if (tokens.issued_at !== undefined) reportShortLifetime(tokens.expires_at - tokens.issued_at)
+  }
+  const skewFor = (tokens: SessionTokens): number => {
+    noteLifetimeOf(tokens)
     return effectiveSkewSeconds(tokens, skewSeconds)
   }
   // The provider's own abort is the hard limit, not providerTimeoutMs: the request stops waiting at
@@ -172,7 +175,7 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
       let current = tokens
       let result: EngineResult | undefined
       for (let hop = 0; hop < MAX_HOPS; hop++) {
-        if (current.issued_at !== undefined) reportShortLifetime(current.expires_at - current.issued_at)
+        noteLifetimeOf(current)
         const decision = decideRefresh(current, context.nowSeconds(), skewSeconds)
         if (decision.action === 'pass') return result ?? { reason: 'passed', decision }
         // A handed-over result is followed only when it has really expired: one still inside the
@@ -190,9 +193,11 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         // isolates and servers that will see the old cookie; refreshing in the foreground puts the
         // new cookie on this very response instead.
         const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined && store.shared !== false
-        const ttlMs = resultTtlMs(!background && runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
+        // How long the result is kept once this request hands it to the browser, and how long now.
+        const deliveredTtlMs = resultTtlMs(runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
+        const ttlMs = background ? resultTtlMs(false, runOptions.sessionExpiresAt) : deliveredTtlMs
         const step = background
-          ? await flight.refreshInBackground(refreshToken, call, ttlMs, runOptions.waitUntil!, resultTtlMs(runOptions.deliversCookie !== false, runOptions.sessionExpiresAt))
+          ? await flight.refreshInBackground(refreshToken, call, ttlMs, runOptions.waitUntil!, deliveredTtlMs)
           : await flight.refresh(refreshToken, call, ttlMs, runOptions.waitUntil)
         if (step.reason !== 'refreshed') return result?.reason === 'refreshed' && step.reason !== 'invalid_grant' ? result : step
         result = step

@@ -323,9 +323,17 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     return vanished ? lost() : undefined
   }
 
-  /** A result now on its way to the browser lives `ttlMs` more, here and in the store, at most. */
-  const shortenTo = (key: string, ttlMs: number, waitUntil: WaitUntil | undefined): void => {
+  /**
+   * A result this request hands to the browser lives `ttlMs` more, here and in the store, at most.
+   * Only a result kept longer than that (a background or callback refresh, kept for as long as the
+   * old cookie lives) needs it: one this isolate holds past `ttlMs`, or one the store was asked to
+   * keep longer (`keptMs`).
+   */
+  const delivered = (key: string, result: FlightResult, ttlMs: number, waitUntil: WaitUntil | undefined): void => {
+    if (result.reason !== 'refreshed') return
     const entry = settled.get(key)
+    const keptLonger = result.source === 'store' ? (result.keptMs ?? 0) > ttlMs : (entry?.until ?? 0) > now() + ttlMs
+    if (!keptLonger) return
     if (entry) entry.until = Math.min(entry.until, now() + ttlMs)
     if (!store.shorten) return
     const shortened = guarded(() => store.shorten!(key, ttlMs)).catch(() => {})
@@ -350,7 +358,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       const key = await sealer.keyFor(refreshToken)
       const local = known(key)
       if (local) {
-        if (local.reason === 'refreshed' && (settled.get(key)?.until ?? 0) > now() + ttlMs) shortenTo(key, ttlMs, waitUntil)
+        delivered(key, local, ttlMs, waitUntil)
         return local
       }
       const running = inFlight.get(key)
@@ -362,7 +370,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       }
       if (inBackoff(key)) return { reason: 'backoff' }
       const result = await (inFlight.get(key) ?? share(key, ttlMs, () => coordinate(key, call, ttlMs, waitUntil)))
-      if (result.reason === 'refreshed' && result.source === 'store' && (result.keptMs ?? 0) > ttlMs) shortenTo(key, ttlMs, waitUntil)
+      if (result.reason === 'refreshed' && result.source === 'store') delivered(key, result, ttlMs, waitUntil)
       return result
     },
 
@@ -370,7 +378,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       const key = await sealer.keyFor(refreshToken)
       const local = known(key)
       if (local) {
-        if (local.reason === 'refreshed' && (settled.get(key)?.until ?? 0) > now() + deliveredTtlMs) shortenTo(key, deliveredTtlMs, waitUntil)
+        delivered(key, local, deliveredTtlMs, waitUntil)
         return local
       }
       if (inFlight.has(key)) return { reason: 'pending' }
@@ -384,17 +392,13 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         try {
           claim = await guarded(() => store.claim(key, leaseMs))
         } catch (error) {
-          if (storeOutage === 'keep-session') {
-            warnOutage(error)
-            answer({ reason: 'store-unavailable' })
-            return { reason: 'store-unavailable' }
-          }
-          answer({ reason: 'pending' })
+          // The request learns at once what the policy does; a refresh in the isolate goes on after.
+          answer(storeOutage === 'keep-session' ? { reason: 'store-unavailable' } : { reason: 'pending' })
           return onOutage(error, key, call, ttlMs, waitUntil)
         }
         if (claim.kind === 'result') {
           const result = await fromStored(key, claim.sealed)
-          if (result.reason === 'refreshed' && (result.keptMs ?? 0) > deliveredTtlMs) shortenTo(key, deliveredTtlMs, waitUntil)
+          delivered(key, result, deliveredTtlMs, waitUntil)
           answer(result)
           return result
         }

@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose/jwt/decode'
+import { unverifiedClaims } from '../access-token-expiry'
 import { describeError } from '../errors'
 import type { RefreshOutcome } from '../types'
 import type { ProviderContext, RefreshProvider, RefreshSession } from './provider'
@@ -112,7 +112,7 @@ async function outcomeOf(response: Response, refreshToken: string, context: Prov
  */
 export function cognitoUsername(session: RefreshSession | undefined): string | undefined {
   if (!session) return undefined
-  const claims = [session.idToken, session.accessToken].map(claimsOf)
+  const claims = [session.idToken, session.accessToken].map(unverifiedClaims)
   const [id, access] = claims
   return stringClaim(id?.['cognito:username']) ?? stringClaim(access?.username) ?? stringClaim(id?.sub) ?? stringClaim(access?.sub)
 }
@@ -124,15 +124,6 @@ export async function secretHash(clientSecret: string, username: string, clientI
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(username + clientId)))
   // Standard Base64 with padding, not base64url.
   return btoa(String.fromCharCode(...mac))
-}
-
-function claimsOf(token: string | undefined): Record<string, unknown> | undefined {
-  if (!token || token.split('.').length !== 3) return undefined
-  try {
-    return decodeJwt(token)
-  } catch {
-    return undefined
-  }
 }
 
 function stringClaim(value: unknown): string | undefined {

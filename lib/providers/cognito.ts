@@ -1,6 +1,6 @@
 import { RefreshConfigError } from '../errors'
 import { cognitoIdpProvider } from './cognito-idp'
-import { refreshGrantProvider } from './refresh-grant'
+import { absoluteUrl, refreshGrantProvider } from './refresh-grant'
 import type { RefreshProvider } from './provider'
 
 /** Options shared by every {@link cognito} flow. */
@@ -91,13 +91,7 @@ export function cognito(options: CognitoProviderOptions): RefreshProvider {
 }
 
 function idpEndpoint(options: CognitoIdpOptions): URL {
-  if (options.endpoint) {
-    try {
-      return new URL(options.endpoint)
-    } catch {
-      throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `cognito: endpoint must be an absolute URL, got "${options.endpoint}"`)
-    }
-  }
+  if (options.endpoint) return absoluteUrl('cognito', 'endpoint', options.endpoint)
   const region = options.region ?? options.userPoolId?.split('_')[0]
   if (!region || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
     throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `cognito: flow "${options.flow}" needs region, userPoolId (its prefix is the region) or endpoint`)

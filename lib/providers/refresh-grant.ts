@@ -31,12 +31,7 @@ export interface RefreshGrantSettings {
  * hand-written POST because it validates the response (including a returned ID token's claims).
  */
 export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshProvider {
-  let issuerUrl: URL
-  try {
-    issuerUrl = new URL(settings.issuer)
-  } catch {
-    throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `${settings.kind}: issuer must be an absolute URL, got "${settings.issuer}"`)
-  }
+  const issuerUrl = absoluteUrl(settings.kind, 'issuer', settings.issuer)
   if (!settings.clientId) throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `${settings.kind}: clientId is required`)
   const method = settings.clientAuth ?? (settings.clientSecret ? 'client_secret_basic' : 'none')
   if (method !== 'none' && !settings.clientSecret) {
@@ -116,7 +111,12 @@ export function expiryOf(accessToken: string, expiresIn: number | undefined, now
   return stated ?? ownExp ?? nowSeconds + defaultExpiresIn
 }
 
-function absoluteUrl(kind: string, option: string, value: string): URL {
+/**
+ * Parses a provider option that must be an absolute URL.
+ *
+ * @throws {RefreshConfigError} `CONFIG_PROVIDER_INVALID`, naming the provider and the option.
+ */
+export function absoluteUrl(kind: string, option: string, value: string): URL {
   try {
     return new URL(value)
   } catch {
