@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { findFreePort } from '../../local/http-json.js';
+import { guardChild, stopChild } from './child-guard.js';
 import {
   AMZ_JSON,
   computeSecretHash,
@@ -126,26 +127,6 @@ async function callOk<T = Record<string, unknown>>(endpoint: string, op: string,
   return result.body;
 }
 
-// Every live emulator this process started, killed synchronously on exit.
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
-}
-
-/** Kills the emulator once this Node process is gone (SIGKILL or a native crash skip 'exit'). */
-function spawnWatchdog(childPid: number): void {
-  const script = [
-    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done',
-    'kill -0 "$1" 2>/dev/null || kill -TERM "$2" 2>/dev/null',
-  ].join('\n');
-  spawn('sh', ['-c', script, 'cognito-watchdog', String(process.pid), String(childPid)], { stdio: 'ignore' }).unref();
-}
-
 function resolveStartScript(): string {
   const require = createRequire(import.meta.url);
   try {
@@ -155,31 +136,11 @@ function resolveStartScript(): string {
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    live.delete(child);
-    return;
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS);
-  });
-  if ((await Promise.race([exited, timedOut])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
-  clearTimeout(timer);
-  live.delete(child);
-}
-
 /** Starts cognito-local in `dataDir` on a free loopback port and waits until /health answers. */
 async function startEmulator(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
   const script = resolveStartScript();
   const port = await findFreePort();
   const url = `http://127.0.0.1:${port}`;
-  installExitHook();
   // Plain user names: the emulator's default pool config makes user names e-mail addresses, and a
   // CreateUserPool `UsernameAttributes: []` cannot override it (it merges arrays by index).
   mkdirSync(join(dataDir, '.cognito'), { recursive: true });
@@ -191,8 +152,7 @@ async function startEmulator(dataDir: string): Promise<{ url: string; child: Chi
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DEBUG: '', COGNITO_LOCAL_DEVMODE: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
-  if (child.pid) spawnWatchdog(child.pid);
+  guardChild(child, 'cognito-watchdog');
   const output: string[] = [];
   const collect = (chunk: Buffer) => {
     output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
@@ -203,7 +163,6 @@ async function startEmulator(dataDir: string): Promise<{ url: string; child: Chi
   let exitInfo: string | undefined;
   child.once('exit', (code, signal) => {
     exitInfo = `exited with ${signal ?? code}`;
-    live.delete(child);
   });
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -217,7 +176,7 @@ async function startEmulator(dataDir: string): Promise<{ url: string; child: Chi
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  await stopChild(child);
+  await stopChild(child, STOP_TIMEOUT_MS);
   throw new Error(
     `cognito-local did not become ready on ${url} (${exitInfo ?? `no /health within ${READY_TIMEOUT_MS} ms`}):\n${output.join('\n')}`,
   );
@@ -241,7 +200,7 @@ export async function startCognito(options: StartCognitoOptions = {}): Promise<C
     if (stopped) return;
     stopped = true;
     await front?.stop();
-    if (emulator) await stopChild(emulator.child);
+    if (emulator) await stopChild(emulator.child, STOP_TIMEOUT_MS);
     rmSync(dataDir, { recursive: true, force: true });
   };
 

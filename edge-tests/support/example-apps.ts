@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, createWriteStream, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
-import { ARTIFACTS, ROOT } from './next-app'
+import { ARTIFACTS, ROOT, startNextServer } from './next-app'
 
 /** Where the example apps live in the repository. */
 export const EXAMPLES_DIR = join(ROOT, 'examples')
@@ -23,8 +23,6 @@ const PACK_TIMEOUT_MS = 120_000
 const INSTALL_TIMEOUT_MS = 5 * 60_000
 const TSC_TIMEOUT_MS = 120_000
 const BUILD_TIMEOUT_MS = 5 * 60_000
-const START_TIMEOUT_MS = 60_000
-const STOP_TIMEOUT_MS = 5_000
 
 /** The environment every child gets: enough to run, nothing from the developer's app configuration. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -226,62 +224,16 @@ export interface ExampleServer {
 
 /** `next start` on 127.0.0.1 in the copy; resolves once it answers HTTP. */
 export async function startExample(example: InstalledExample, options: { port: number; env: Record<string, string>; log: string }): Promise<ExampleServer> {
-  const origin = `http://127.0.0.1:${options.port}`
-  mkdirSync(EXAMPLE_ARTIFACTS, { recursive: true })
-  const log = createWriteStream(join(EXAMPLE_ARTIFACTS, `${options.log}.log`))
-  const child = spawn(process.execPath, [nextBin(example), 'start', '--hostname', '127.0.0.1', '--port', String(options.port)], {
+  const server = await startNextServer({
+    port: options.port,
+    env: options.env,
+    name: options.log,
     cwd: example.dir,
-    env: cleanEnv({ NODE_ENV: 'production', ...options.env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
+    nextBin: nextBin(example),
+    logDir: EXAMPLE_ARTIFACTS,
+    baseEnv: cleanEnv({ NODE_ENV: 'production' }),
   })
-  track(child)
-  const recent: string[] = []
-  const keep = (chunk: Buffer) => {
-    log.write(chunk)
-    recent.push(...chunk.toString('utf8').split('\n').filter(Boolean))
-    recent.splice(0, Math.max(0, recent.length - 80))
-  }
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
-  let exited: string | undefined
-  const exitedPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
-      exited = signal ?? `code ${String(code)}`
-      resolve()
-    })
-  })
-  const output = () => recent.join('\n')
-  let stopped = false
-  const stop = async (): Promise<void> => {
-    if (stopped) return
-    stopped = true
-    if (exited === undefined) {
-      killGroup(child, 'SIGTERM')
-      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), STOP_TIMEOUT_MS)
-      await exitedPromise
-      clearTimeout(timer)
-    }
-    await new Promise((resolve) => log.end(resolve))
-  }
-
-  const deadline = Date.now() + START_TIMEOUT_MS
-  for (;;) {
-    if (exited !== undefined) throw new Error(`next start of ${example.name} exited (${exited}) before it was ready:\n${output()}`)
-    try {
-      // Outside every example's middleware matcher: any HTTP answer means ready.
-      const response = await fetch(`${origin}/favicon.ico`, { signal: AbortSignal.timeout(2_000) })
-      await response.arrayBuffer()
-      return { origin, output, stop }
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`next start of ${example.name} did not answer within ${START_TIMEOUT_MS} ms:\n${output()}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  return { origin: server.url, output: server.output, stop: server.stop }
 }
 
 /**

@@ -192,13 +192,28 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/** Where and how {@link startNextServer} runs `next start`. */
+export interface NextServerOptions {
+  port: number
+  /** The app's environment (NEXTAUTH_SECRET, OIDC_*, …); nothing else from this process leaks in. */
+  env: Record<string, string>
+  /** Log file name (without `.log`). Default `next-start-<port>`. */
+  name?: string
+  /** The app's folder. Default: this repository's demo. */
+  cwd?: string
+  /** The `next` binary to run. Default: this repository's. */
+  nextBin?: string
+  /** Where the log goes. Default artifacts/. */
+  logDir?: string
+  /** The environment under `env`. Default: PATH, HOME, locale and `NODE_ENV=production`. */
+  baseEnv?: NodeJS.ProcessEnv
+}
+
 /**
- * Runs `next start -H 127.0.0.1 -p <port>` on the existing build and resolves once it answers HTTP.
- *
- * @param options.env The app's environment (NEXTAUTH_SECRET, OIDC_*, …); nothing else from this process leaks in.
- * @param options.name Log file name in artifacts/ (without `.log`). Default `next-start-<port>`.
+ * Runs `next start -H 127.0.0.1 -p <port>` on an existing build (the demo's, or an app's given by
+ * `cwd` and `nextBin`) and resolves once it answers HTTP.
  */
-export async function startNextServer(options: { port: number; env: Record<string, string>; name?: string }): Promise<NextServer> {
+export async function startNextServer(options: NextServerOptions): Promise<NextServer> {
   if (!exitHookInstalled) {
     exitHookInstalled = true
     process.on('exit', () => {
@@ -207,12 +222,13 @@ export async function startNextServer(options: { port: number; env: Record<strin
   }
   const { port } = options
   const url = `http://127.0.0.1:${port}`
-  mkdirSync(ARTIFACTS, { recursive: true })
-  const log = createWriteStream(join(ARTIFACTS, `${options.name ?? `next-start-${port}`}.log`))
+  const logDir = options.logDir ?? ARTIFACTS
+  mkdirSync(logDir, { recursive: true })
+  const log = createWriteStream(join(logDir, `${options.name ?? `next-start-${port}`}.log`))
   // detached: its own process group, so stop() reaches any worker it forks.
-  const child = spawn(process.execPath, [NEXT_BIN, 'start', '--hostname', '127.0.0.1', '--port', String(port)], {
-    cwd: ROOT,
-    env: { ...baseEnv(), ...options.env } as NodeJS.ProcessEnv,
+  const child = spawn(process.execPath, [options.nextBin ?? NEXT_BIN, 'start', '--hostname', '127.0.0.1', '--port', String(port)], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...(options.baseEnv ?? baseEnv()), ...options.env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
@@ -228,7 +244,10 @@ export async function startNextServer(options: { port: number; env: Record<strin
   })
   const output = () => tail.join('\n')
 
+  let stopped = false
   const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
     if (exited === undefined) {
       killGroup(child, 'SIGTERM')
       const timer = setTimeout(() => killGroup(child, 'SIGKILL'), STOP_TIMEOUT_MS)
@@ -240,9 +259,9 @@ export async function startNextServer(options: { port: number; env: Record<strin
 
   const deadline = Date.now() + START_TIMEOUT_MS
   for (;;) {
-    if (exited !== undefined) throw new Error(`next start on port ${port} exited (${exited}) before it was ready:\n${output()}`)
+    if (exited !== undefined) throw new Error(`next start on port ${port} (${options.cwd ?? ROOT}) exited (${exited}) before it was ready:\n${output()}`)
     try {
-      // Outside the middleware's matcher and needs no session: any HTTP answer means ready.
+      // Outside every middleware matcher here and needs no session: any HTTP answer means ready.
       const response = await fetch(`${url}/favicon.ico`, { signal: AbortSignal.timeout(2_000) })
       await response.arrayBuffer()
       return { url, port, output, stop }
@@ -251,7 +270,7 @@ export async function startNextServer(options: { port: number; env: Record<strin
     }
     if (Date.now() > deadline) {
       await stop()
-      throw new Error(`next start on port ${port} did not answer within ${START_TIMEOUT_MS} ms:\n${output()}`)
+      throw new Error(`next start on port ${port} (${options.cwd ?? ROOT}) did not answer within ${START_TIMEOUT_MS} ms:\n${output()}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }

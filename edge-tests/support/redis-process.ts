@@ -7,6 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
+import { guardChild, stopChild } from './child-guard.js';
 import { RespClient } from './resp-client.js';
 
 /** The one-line message thrown when the binary is missing (CI installs it the same way). */
@@ -16,36 +17,6 @@ export const REDIS_NOT_FOUND_MESSAGE = 'redis-server not found: run `apt-get ins
 const READY_TIMEOUT_MS = 10_000;
 /** How long a stopped redis-server may take to exit after SIGTERM before SIGKILL (milliseconds). */
 const STOP_TIMEOUT_MS = 5_000;
-
-// Every live redis-server this process started. Killed synchronously on exit because an
-// 'exit' listener cannot wait for anything; the watchdog below covers deaths that skip 'exit'.
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
-}
-
-/**
- * A shell loop that kills redis-server once this Node process is gone. It is needed when Node is
- * killed with SIGKILL or crashes natively: then no 'exit' listener runs and redis-server would be
- * re-parented to init and left listening. It exits by itself when redis-server exits first.
- */
-function spawnWatchdog(redisPid: number): void {
-  const script = [
-    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done',
-    'kill -0 "$1" 2>/dev/null || kill -TERM "$2" 2>/dev/null',
-  ].join('\n');
-  const watchdog = spawn('sh', ['-c', script, 'redis-watchdog', String(process.pid), String(redisPid)], {
-    stdio: 'ignore',
-  });
-  // The watchdog must not keep the event loop (and so the test run) alive.
-  watchdog.unref();
-}
 
 function findOnPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -78,7 +49,6 @@ export class RedisProcess {
     const binary = findOnPath('redis-server');
     if (!binary) throw new Error(REDIS_NOT_FOUND_MESSAGE);
     this.binary = binary;
-    installExitHook();
   }
 
   /** True while the child process is running. */
@@ -103,7 +73,7 @@ export class RedisProcess {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
-    live.add(child);
+    guardChild(child, 'redis-watchdog');
     // Drain the pipes (a full pipe would block redis) and keep the end for error messages.
     const keep = (chunk: Buffer) => {
       this.logTail.push(...chunk.toString('utf8').split('\n').filter(Boolean));
@@ -114,10 +84,8 @@ export class RedisProcess {
     let exitInfo: string | undefined;
     child.once('exit', (code, signal) => {
       exitInfo = `exited with ${signal ?? `code ${String(code)}`}`;
-      live.delete(child);
       if (this.child === child) this.child = undefined;
     });
-    if (child.pid !== undefined) spawnWatchdog(child.pid);
 
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
@@ -146,18 +114,6 @@ export class RedisProcess {
     const child = this.child;
     if (!child) return;
     this.child = undefined;
-    if (child.exitCode !== null || child.signalCode !== null) {
-      live.delete(child);
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        live.delete(child);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
+    await stopChild(child, STOP_TIMEOUT_MS);
   }
 }
