@@ -4,8 +4,8 @@
  */
 export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions } from './middleware'
 export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './compose'
-export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult, type RunOptions } from './refresh-engine'
-export type { FlightResult, FlightSource, StoreOutagePolicy } from './single-flight'
+export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult, type RunOptions, type SettledOutcome } from './refresh-engine'
+export type { FlightResult, FlightSource, StoreOutagePolicy, WaitUntil } from './single-flight'
 export {
   refreshCallbacks,
   type RefreshCallbacksOptions,
@@ -16,6 +16,26 @@ export {
   type RefreshedSessionFields,
   type SignInAccount,
 } from './callbacks'
+export type { StoredAccount, AccountTokenWrite, AccountAccess } from './database/accounts'
+export {
+  createAccountRefresher,
+  type AccountRefresher,
+  type AccountRefresherOptions,
+  type AccountRefreshResult,
+  type AccountRefreshOptions,
+  type AccountKeptDetail,
+} from './database/account-refresher'
+export {
+  databaseSessionCallbacks,
+  databaseSignInEvents,
+  type DatabaseSessionCallbacks,
+  type DatabaseSessionCallbackParams,
+  type DatabaseSessionCallbacksOptions,
+  type AppDatabaseCallbacks,
+  type DatabaseSignInMessage,
+} from './database/session-callbacks'
+export { upstashAdapterAccounts, type UpstashAdapterClient, type UpstashAdapterKeyOptions, type DatabaseSessionAccounts } from './database/upstash-adapter-accounts'
+export { createDatabaseRefreshMiddleware, type DatabaseRefreshMiddlewareOptions } from './database/database-middleware'
 export { oidc, type OidcProviderOptions } from './providers/oidc'
 export { cognito, type CognitoProviderOptions, type CognitoTokenEndpointOptions, type CognitoIdpOptions } from './providers/cognito'
 export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from './providers/google'

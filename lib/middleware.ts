@@ -1,9 +1,10 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
 import { forwardWithSession, planSessionCookies, redirectWithSession, withSessionCookies } from './cookie-writer'
 import { decideRefresh } from './decision'
-import { describeError, RefreshConfigError } from './errors'
+import { describeError } from './errors'
 import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from './refresh-engine'
 import { classifyRequest } from './request-kind'
+import { sameOriginPath, signInUrl } from './sign-in-redirect'
 import { BoundedStringMap } from './bounded-map'
 import { sha256Base64url } from './digest'
 import { createMemo } from './memo'
@@ -176,7 +177,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         const jwt = await encodeSession(withLoginEnded(payload), location, engine.secrets, engine.sessionMaxAge, codec)
         const write = planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge)
         const kind = classifyRequest(request)
-        if (kind === 'navigation') return redirectWithSession(signInUrl(request), write)
+        if (kind === 'navigation') return redirectWithSession(signInUrl(request, signInPath), write)
         if (kind === 'api' && options.unauthorizedApi && !request.nextUrl.pathname.startsWith(`${basePath}/`)) {
           return withSessionCookies(NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 }), write)
         }
@@ -201,19 +202,6 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
     }
   }
 
-  const signInUrl = (request: NextRequest): URL => {
-    const url = request.nextUrl.clone()
-    // A path, never an absolute URL: the callback cannot leave this origin. Sending the sign-in
-    // page back to itself after sign-in would strand the user there, so it goes home instead.
-    // Leading slashes and backslashes collapse to one: `//evil.test` (or `/\\evil.test`, which
-    // browsers read the same way) would otherwise leave the origin after sign-in.
-    const here = request.nextUrl.pathname.replace(/^[\\/]+/, '/')
-    const callbackUrl = here === signInPath ? '/' : `${here}${request.nextUrl.search}`
-    url.pathname = signInPath
-    url.search = `?callbackUrl=${encodeURIComponent(callbackUrl)}`
-    return url
-  }
-
   return function refreshMiddleware(request, event) {
     try {
       // The hot path, synchronous: no session cookie, or the first one already judged fresh here.
@@ -226,13 +214,6 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
       return Promise.resolve(passedOnAfter(error))
     }
   }
-}
-
-function sameOriginPath(name: string, path: string): string {
-  if (!path.startsWith('/') || path.startsWith('//')) {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `${name} must be a same-origin path starting with "/", got "${path}"`)
-  }
-  return path
 }
 
 function assertNever(value: never): never {

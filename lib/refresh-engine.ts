@@ -2,7 +2,7 @@ import { decideRefresh, effectiveSkewSeconds, type RefreshDecision } from './dec
 import { describeError, RefreshConfigError } from './errors'
 import type { ProviderContext, RefreshProvider, RefreshSession } from './providers/provider'
 import { createSealer } from './sealing'
-import { createSingleFlight, providerHardLimitMs, SINGLE_FLIGHT_DEFAULTS, type FlightResult, type StoreOutagePolicy } from './single-flight'
+import { createSingleFlight, providerHardLimitMs, SINGLE_FLIGHT_DEFAULTS, type FlightResult, type LeaderOutcome, type ProviderCall, type StoreOutagePolicy } from './single-flight'
 import { memoryStore } from './stores/memory-store'
 import type { RefreshStore } from './stores/store'
 import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from './types'
@@ -74,7 +74,21 @@ export interface RunOptions {
    * result must outlive it in the store.
    */
   deliversCookie?: boolean
+  /**
+   * Saves what the provider answered before anyone else sees it: runs in the single-flight leader
+   * after the provider's answer (`refreshed` or `invalid_grant`) and before the result is
+   * published, within `storeTimeoutMs`. A database session saves the rotated tokens to its account
+   * row here, so the row never lags behind the provider. Resolve `true` once saved; `false`, a
+   * throw or a timeout keep the result in the store for `sessionMaxAge` instead of
+   * `graceSeconds`, so a request that still reads the old refresh token from the row finds the
+   * new tokens there rather than presenting the old one again. The provider call's own hard limit
+   * shrinks by `storeTimeoutMs` to make room for this within the lock's lease.
+   */
+  persist?: (outcome: SettledOutcome, presentedRefreshToken: string) => Promise<boolean>
 }
+
+/** A provider answer that is final for its refresh token: new tokens, or a dead token. */
+export type SettledOutcome = Exclude<RefreshOutcome, { reason: 'transient' }>
 
 /** Decision + single flight + provider, without any cookie I/O. Used by the middleware and the callbacks. */
 export interface RefreshEngine {
@@ -154,6 +168,8 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
   // The provider's own abort is the hard limit, not providerTimeoutMs: the request stops waiting at
   // the latter, the call itself goes on (see SingleFlightOptions.providerTimeoutMs).
   const context = { fetch: fetchImpl, nowSeconds: () => Math.floor(now() / 1000), timeoutMs: hardLimitMs }
+  // With a persist step the provider must answer earlier still: the save runs under the same lock.
+  const persistContext = { ...context, timeoutMs: hardLimitMs - storeTimeoutMs }
 
   const resultTtlMs = (deliversCookie: boolean, sessionExpiresAt: number | undefined): number => {
     if (deliversCookie) return graceSeconds * 1000
@@ -188,7 +204,9 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }
         const refreshToken = current.refresh_token!
         const session = { accessToken: current.access_token, ...(current.id_token ? { idToken: current.id_token } : {}) }
-        const call = () => callProvider(provider, refreshToken, context, session)
+        const call: ProviderCall = runOptions.persist
+          ? () => callAndPersist(provider, refreshToken, persistContext, session, runOptions.persist!, storeTimeoutMs, sessionMaxAge * 1000, logger)
+          : () => callProvider(provider, refreshToken, context, session)
         // A store that is not shared (memoryStore) cannot hand a background result to the other
         // isolates and servers that will see the old cookie; refreshing in the foreground puts the
         // new cookie on this very response instead.
@@ -223,6 +241,35 @@ async function callProvider(provider: RefreshProvider, refreshToken: string, con
   } catch (error) {
     return { reason: 'transient', detail: `provider ${provider.kind} threw: ${describeError(error)}` }
   }
+}
+
+/**
+ * The provider call of a leader that must save the answer first (see {@link RunOptions.persist}).
+ * A save that fails or hangs never blocks the publish: the rotated tokens then stay in the store
+ * for `unsavedKeepMs`, the only place left that still knows them.
+ */
+async function callAndPersist(
+  provider: RefreshProvider,
+  refreshToken: string,
+  context: ProviderContext,
+  session: RefreshSession,
+  persist: (outcome: SettledOutcome, presentedRefreshToken: string) => Promise<boolean>,
+  persistTimeoutMs: number,
+  unsavedKeepMs: number,
+  logger: Logger,
+): Promise<LeaderOutcome> {
+  const outcome = await callProvider(provider, refreshToken, context, session)
+  if (outcome.reason === 'transient') return outcome
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), persistTimeoutMs)
+  })
+  const saved = await Promise.race([persist(outcome, refreshToken).catch((error: unknown) => describeError(error)), timeout])
+  clearTimeout(timer)
+  if (saved === true) return outcome
+  const why = saved === 'timeout' ? `took longer than ${persistTimeoutMs} ms` : saved === false ? 'was not written' : `failed: ${saved}`
+  logger.error(`[edge-refresh] saving the provider's answer (${outcome.reason}) ${why}; the result is kept in the store for ${unsavedKeepMs / 1000} s so the old refresh token is not presented again`)
+  return outcome.reason === 'refreshed' ? { ...outcome, keepResultMs: unsavedKeepMs } : outcome
 }
 
 function tokensOf(tokens: RefreshedTokens): Partial<SessionTokens> {

@@ -8,8 +8,11 @@ import type { RefreshedTokens } from './types'
  * transient failure (`backoff`, until epoch ms), shared by every isolate.
  */
 export type StoredResult =
-  /** `keptMs`: how long the store was asked to keep it (ms), so a reader can tell a long-kept result. */
-  | { kind: 'refreshed'; tokens: RefreshedTokens; keptMs?: number }
+  /**
+   * `keptMs`: how long the store was asked to keep it (ms), so a reader can tell a long-kept result.
+   * `unsaved`: the leader could not save the tokens where the caller keeps them (`RunOptions.persist`).
+   */
+  | { kind: 'refreshed'; tokens: RefreshedTokens; keptMs?: number; unsaved?: true }
   | { kind: 'dead' }
   | { kind: 'backoff'; until: number }
 
@@ -107,6 +110,7 @@ function parseStoredResult(value: unknown): StoredResult | null {
   return {
     kind: 'refreshed',
     ...(typeof record.keptMs === 'number' && Number.isFinite(record.keptMs) ? { keptMs: record.keptMs } : {}),
+    ...(record.unsaved === true ? { unsaved: true as const } : {}),
     tokens: {
       access_token: tokens.access_token,
       refresh_token: tokens.refresh_token,

@@ -14,7 +14,8 @@ import type { Logger, RefreshOutcome, RefreshedTokens } from './types'
  *   coordinates this refresh with the other isolates: nothing is refreshed (see `storeOutage`).
  */
 export type FlightResult =
-  | { reason: 'refreshed'; tokens: RefreshedTokens; source: FlightSource; keptMs?: number }
+  /** `unsaved`: the leader's `persist` step failed; whoever receives the tokens should save them (see `RunOptions.persist`). */
+  | { reason: 'refreshed'; tokens: RefreshedTokens; source: FlightSource; keptMs?: number; unsaved?: true }
   | { reason: 'invalid_grant'; source: FlightSource }
   | { reason: 'transient'; detail: string }
   | { reason: 'pending' }
@@ -64,8 +65,14 @@ export interface SingleFlightOptions {
   now?: () => number
 }
 
+/**
+ * What a leader's call came to: the provider's outcome, and for new tokens that could not be saved
+ * where the caller keeps them (see `RunOptions.persist`), how long the store must keep them, ms.
+ */
+export type LeaderOutcome = RefreshOutcome | (Extract<RefreshOutcome, { reason: 'refreshed' }> & { keepResultMs?: number })
+
 /** A provider call for one refresh token; it never throws (see {@link RefreshOutcome}). */
-export type ProviderCall = () => Promise<RefreshOutcome>
+export type ProviderCall = () => Promise<LeaderOutcome>
 
 /** Keeps work alive after the response (`event.waitUntil`); absent where the runtime keeps it anyway (Node). */
 export type WaitUntil = (promise: Promise<unknown>) => void
@@ -199,7 +206,13 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         setBounded(backoffUntil, key, stored.until, BACKOFF_MAX)
         return { reason: 'backoff' }
       case 'refreshed':
-        return { reason: 'refreshed', tokens: stored.tokens, source: 'store', ...(stored.keptMs !== undefined ? { keptMs: stored.keptMs } : {}) }
+        return {
+          reason: 'refreshed',
+          tokens: stored.tokens,
+          source: 'store',
+          ...(stored.keptMs !== undefined ? { keptMs: stored.keptMs } : {}),
+          ...(stored.unsaved ? { unsaved: true as const } : {}),
+        }
     }
   }
 
@@ -208,7 +221,9 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
    * lock released in one step; after a transient failure a sealed back-off is published instead, so
    * that waiters in other isolates stop at once instead of trying the provider again.
    */
-  const settle = async (key: string, lockId: string | undefined, outcome: RefreshOutcome, ttlMs: number): Promise<FlightResult> => {
+  const settle = async (key: string, lockId: string | undefined, outcome: LeaderOutcome, requestedTtlMs: number): Promise<FlightResult> => {
+    const unsaved = 'keepResultMs' in outcome && outcome.keepResultMs !== undefined
+    const ttlMs = unsaved ? Math.max(requestedTtlMs, outcome.keepResultMs!) : requestedTtlMs
     let stored: StoredResult
     let storeTtl: number
     if (outcome.reason === 'transient') {
@@ -218,7 +233,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
       stored = { kind: 'backoff', until }
       storeTtl = restMs
     } else {
-      stored = outcome.reason === 'refreshed' ? { kind: 'refreshed', tokens: outcome.tokens, keptMs: ttlMs } : { kind: 'dead' }
+      stored = outcome.reason === 'refreshed' ? { kind: 'refreshed', tokens: outcome.tokens, keptMs: ttlMs, ...(unsaved ? { unsaved: true as const } : {}) } : { kind: 'dead' }
       storeTtl = stored.kind === 'dead' ? deadTtlMs : ttlMs
     }
     const sealed = await sealer.seal(key, stored)
@@ -232,7 +247,9 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     }
     if (outcome.reason === 'transient') return { reason: 'transient', detail: outcome.detail }
     const result: FlightResult =
-      outcome.reason === 'refreshed' ? { reason: 'refreshed', tokens: outcome.tokens, source: 'provider' } : { reason: 'invalid_grant', source: 'provider' }
+      outcome.reason === 'refreshed'
+        ? { reason: 'refreshed', tokens: outcome.tokens, source: 'provider', ...(unsaved ? { unsaved: true as const } : {}) }
+        : { reason: 'invalid_grant', source: 'provider' }
     remember(key, result, ttlMs)
     return result
   }

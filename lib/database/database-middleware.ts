@@ -1,0 +1,134 @@
+import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
+import { BoundedStringMap } from '../bounded-map'
+import { describeError } from '../errors'
+import type { RefreshMiddleware } from '../middleware'
+import { classifyRequest } from '../request-kind'
+import { sameOriginPath, signInUrl } from '../sign-in-redirect'
+import { REFRESH_TOKEN_ERROR } from '../types'
+import { createAccountRefresher, type AccountRefresherOptions, type AccountRefreshResult } from './account-refresher'
+import type { DatabaseSessionAccounts } from './upstash-adapter-accounts'
+
+/** Options of {@link createDatabaseRefreshMiddleware}: the refresher's, plus cookie naming and the sign-in redirect. */
+export interface DatabaseRefreshMiddlewareOptions extends AccountRefresherOptions {
+  /** Sessions and accounts where the edge can reach them: {@link upstashAdapterAccounts}. Required. */
+  accounts: DatabaseSessionAccounts
+  /** A custom session cookie name (next-auth's `cookies.sessionToken.name`). Default: the standard next-auth / Auth.js names, `__Secure-` ones included. */
+  cookieName?: string
+  /** next-auth's `basePath`. Default `/api/auth`. Sets the default of `signInPath`; its routes are never redirected. */
+  basePath?: string
+  /** Where a page navigation goes when the login has just ended, same origin (next-auth's `pages.signIn`). Default `${basePath}/signin`. */
+  signInPath?: string
+  /** Answer API requests (`/api/*`, except under `basePath`) of a login that just ended with 401 instead of passing them on. Default false. */
+  unauthorizedApi?: boolean
+}
+
+/** The standard session cookie names; with the database strategy the cookie holds the session token itself, never chunked. */
+const SESSION_COOKIE_NAMES = ['__Secure-authjs.session-token', 'authjs.session-token', '__Secure-next-auth.session-token', 'next-auth.session-token'] as const
+/** Session tokens already judged fresh in this isolate, with their user: no store round trip on the hot path. */
+const JUDGED_MAX = 5000
+const JUDGED_MAX_BYTES = 2 * 1024 * 1024
+
+interface Judged {
+  userId: string
+  /** Epoch seconds until which the account needs nothing. */
+  freshUntil: number
+}
+
+/**
+ * Creates the edge middleware for next-auth's **database** session strategy with the Upstash Redis
+ * adapter: the session cookie leads to the user's account in Upstash, whose tokens are refreshed in
+ * front of the request exactly as a JWT session's are (same decision, same single flight and
+ * store), and saved back to the account before the request goes on, so the route handler or page
+ * behind it reads the new access token. The cookie itself never changes.
+ *
+ * A session judged fresh passes with no network I/O. Nothing in here turns a request into a 500:
+ * any unexpected failure passes the request on untouched and is logged.
+ *
+ * @throws {RefreshConfigError} at creation, for missing or invalid options.
+ */
+export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewareOptions): RefreshMiddleware {
+  const refresher = createAccountRefresher(options)
+  const { engine } = refresher
+  const accounts = options.accounts
+  const basePath = sameOriginPath('basePath', options.basePath ?? '/api/auth').replace(/\/+$/, '')
+  const signInPath = sameOriginPath('signInPath', options.signInPath ?? `${basePath}/signin`)
+  const cookieNames: readonly string[] = options.cookieName ? [options.cookieName] : SESSION_COOKIE_NAMES
+  const judged = new BoundedStringMap<Judged>(JUDGED_MAX, JUDGED_MAX_BYTES)
+  const nowSeconds = () => Math.floor(engine.now() / 1000)
+  const reported = new Set<string>()
+
+  function sessionTokenOf(request: NextRequest): string | undefined {
+    for (const name of cookieNames) {
+      const value = request.cookies.get(name)?.value
+      if (value) return value
+    }
+    return undefined
+  }
+
+  function reportOnce(key: string, message: string): void {
+    if (reported.has(key)) return
+    reported.add(key)
+    engine.logger.warn(`${message} (reported once per isolate)`)
+  }
+
+  function remember(sessionToken: string, userId: string, result: AccountRefreshResult): void {
+    if (result.reason !== 'fresh' && result.reason !== 'refreshed') return
+    const expiresAt = result.account.expires_at
+    if (typeof expiresAt !== 'number') return
+    // An account row carries no issue time, so the skew is the configured one (see effectiveSkewSeconds).
+    judged.set(sessionToken, { userId, freshUntil: expiresAt - engine.skewSeconds })
+  }
+
+  function respond(request: NextRequest, result: AccountRefreshResult): NextResponse {
+    switch (result.reason) {
+      case 'login-ended': {
+        if (!result.justEnded) return NextResponse.next()
+        const kind = classifyRequest(request)
+        const underBasePath = request.nextUrl.pathname.startsWith(`${basePath}/`)
+        if (kind === 'navigation' && !underBasePath && request.nextUrl.pathname !== signInPath) return NextResponse.redirect(signInUrl(request, signInPath))
+        if (kind === 'api' && options.unauthorizedApi && !underBasePath) return NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 })
+        return NextResponse.next()
+      }
+      case 'kept':
+        if (result.detail === 'unknown-provider') reportOnce(`provider:${result.account.provider}`, `[edge-refresh] account of provider "${result.account.provider}" is not in options.providers; its token cannot be refreshed`)
+        else if (result.detail === 'transient') engine.logger.warn('[edge-refresh] refresh failed transiently; account left as it is')
+        return NextResponse.next()
+      case 'no-account':
+      case 'fresh':
+      case 'refreshed':
+        return NextResponse.next()
+      default:
+        return assertNever(result)
+    }
+  }
+
+  async function handle(request: NextRequest, sessionToken: string, known: Judged | undefined, event?: NextFetchEvent): Promise<NextResponse> {
+    try {
+      const userId = known?.userId ?? (await accounts.userIdOfSession(sessionToken))
+      if (!userId) return NextResponse.next()
+      const result = await refresher.refresh(userId, event ? { waitUntil: (promise) => event.waitUntil(promise) } : {})
+      remember(sessionToken, userId, result)
+      return respond(request, result)
+    } catch (error) {
+      engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+      return NextResponse.next()
+    }
+  }
+
+  return function databaseRefreshMiddleware(request, event) {
+    try {
+      const sessionToken = sessionTokenOf(request)
+      if (!sessionToken) return Promise.resolve(NextResponse.next())
+      const known = judged.get(sessionToken)
+      if (known && nowSeconds() < known.freshUntil) return Promise.resolve(NextResponse.next())
+      return handle(request, sessionToken, known, event)
+    } catch (error) {
+      engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+      return Promise.resolve(NextResponse.next())
+    }
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled refresh result ${JSON.stringify(value)}`)
+}
