@@ -6,16 +6,24 @@
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { EdgeVM } from '@edge-runtime/vm'
+import type { DatabaseIsolateResponse } from './database-isolate-entry'
 import type { IsolateConfig, IsolateResponse } from './isolate-entry'
 
-export type { IsolateConfig, IsolateResponse }
+export type { DatabaseIsolateResponse, IsolateConfig, IsolateResponse }
 
-let bundled: Promise<string> | undefined
+const bundles = new Map<string, Promise<string>>()
 
 /** Bundles `isolate-entry.ts` as an edge bundle, once per process. */
 export function isolateBundle(): Promise<string> {
-  bundled ??= build({
-    entryPoints: [fileURLToPath(new URL('./isolate-entry.ts', import.meta.url))],
+  return edgeBundle('./isolate-entry.ts')
+}
+
+/** Bundles one entry of this folder as an edge bundle (as Next.js builds middleware), once per process. */
+function edgeBundle(entry: string): Promise<string> {
+  const existing = bundles.get(entry)
+  if (existing) return existing
+  const bundled = build({
+    entryPoints: [fileURLToPath(new URL(entry, import.meta.url))],
     bundle: true,
     format: 'iife',
     platform: 'browser',
@@ -25,6 +33,7 @@ export function isolateBundle(): Promise<string> {
     // next/server's bundled ua-parser reads __dirname at load; the Next.js edge sandbox defines it too.
     define: { 'process.env.NODE_ENV': '"production"', __dirname: '"/"' },
   }).then((result) => result.outputFiles[0]!.text)
+  bundles.set(entry, bundled)
   return bundled
 }
 
@@ -41,8 +50,7 @@ export async function startIsolates(count: number, config: IsolateConfig): Promi
   const code = await isolateBundle()
   return Array.from({ length: count }, () => {
     // Next.js gives edge code a `process.env`; nothing else from Node.
-    const vm = new EdgeVM({ extend: (context) => Object.assign(context, { process: { env: { NODE_ENV: 'production' } } }) })
-    vm.evaluate(code)
+    const vm = edgeVM(code, {})
     const api = vm.context.__edgeRefresh as typeof globalThis.__edgeRefresh
     api.configure(config)
     return {
@@ -58,4 +66,32 @@ export async function startIsolates(count: number, config: IsolateConfig): Promi
 export function sessionCookieValue(setCookie: readonly string[], name: string): string | undefined {
   const line = setCookie.find((entry) => entry.startsWith(`${name}=`))
   return line ? decodeURIComponent(line.slice(name.length + 1).split(';')[0]!) : undefined
+}
+
+/** One isolate running the database-session middleware of `examples/database-sessions`. */
+export interface DatabaseIsolate {
+  handle(url: string, cookie: string, kind?: 'navigation' | 'api'): Promise<DatabaseIsolateResponse>
+  settle(): Promise<void>
+}
+
+/**
+ * Creates `count` isolates, each evaluating `examples/database-sessions/middleware.ts` with `env`
+ * as its `process.env` (the example reads its configuration there, as on Vercel).
+ */
+export async function startDatabaseIsolates(count: number, env: Record<string, string>): Promise<DatabaseIsolate[]> {
+  const code = await edgeBundle('./database-isolate-entry.ts')
+  return Array.from({ length: count }, () => {
+    const api = edgeVM(code, env).context.__databaseEdge as typeof globalThis.__databaseEdge
+    return {
+      handle: async (url, cookie, kind = 'navigation') => JSON.parse(JSON.stringify(await api.handle(url, cookie, kind))) as DatabaseIsolateResponse,
+      settle: () => api.settle(),
+    }
+  })
+}
+
+/** A fresh EdgeVM with `code` evaluated. Next.js gives edge code a `process.env`; nothing else from Node. */
+function edgeVM(code: string, env: Record<string, string>): EdgeVM {
+  const vm = new EdgeVM({ extend: (context) => Object.assign(context, { process: { env: { ...env, NODE_ENV: 'production' } } }) })
+  vm.evaluate(code)
+  return vm
 }
