@@ -21,6 +21,7 @@ const MIN_MARKERS = 6
 const REQUIRED: Record<string, string[]> = {
   'next-auth-v4': ['middleware.ts', 'auth.ts', 'app/api/auth/[...nextauth]/route.ts'],
   'authjs-v5': ['middleware.ts', 'auth.ts', 'app/auth/[...nextauth]/route.ts'],
+  'database-sessions': ['refresh-options.ts', 'middleware.ts', 'auth.ts'],
 }
 
 interface Snippet {
