@@ -613,7 +613,7 @@ describe('regressions found by the fault matrix', () => {
     await providerHook('reset')
     const prefix = `fault-matrix:${crypto.randomUUID()}:`
     const { tokens, cookies } = await expiredSession()
-    const { createSealer } = await import('../lib/sealing')
+    const { createSealer } = await import('../lib/refresh/sealing')
     const key = await createSealer([SECRET]).keyFor(tokens.refresh_token)
     // A leader that took the lock for 600 ms and died.
     expect((await upstashStore(realRedis(url(), token()), { prefix }).claim(key, 600)).kind).toBe('lead')

@@ -2,8 +2,8 @@
  * Single flight on its own, with a store that keeps nothing: what the isolate itself remembers.
  */
 import { describe, expect, it } from 'vitest'
-import { createSealer } from '../lib/sealing'
-import { createSingleFlight } from '../lib/single-flight'
+import { createSealer } from '../lib/refresh/sealing'
+import { createSingleFlight } from '../lib/refresh/single-flight'
 import type { RefreshStore } from '../lib/stores/store'
 import { SECRET, quietLogger } from './support/sessions'
 

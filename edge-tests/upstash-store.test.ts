@@ -104,7 +104,7 @@ describe('single flight across isolates through Redis', () => {
     const tokens = await signInAtProvider()
     const jwt = await encodeWith('next-auth-v4', NAME, sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) - 5 }))
     // A leader that took the lock for this refresh token and then died (never published).
-    const key = await (await import('../lib/sealing')).createSealer([SECRET]).keyFor(tokens.refresh_token)
+    const key = await (await import('../lib/refresh/sealing')).createSealer([SECRET]).keyFor(tokens.refresh_token)
     const dead = upstashStore(redis(), { prefix })
     expect((await dead.claim(key, 600)).kind).toBe('lead')
 
@@ -267,7 +267,7 @@ describe('deadlines, slow providers and back-off', () => {
 
   it('regression: a lock that never expires holds no request past its deadline', async () => {
     const { tokens, cookies } = await session(-5)
-    const { createSealer } = await import('../lib/sealing')
+    const { createSealer } = await import('../lib/refresh/sealing')
     const key = await createSealer([SECRET]).keyFor(tokens.refresh_token)
     await redis().set(`${prefix}${key}:lock`, 'stuck-without-ttl')
     const handler = isolate({ providerTimeoutMs: 400, storeTimeoutMs: 300, leaseMs: 4000, deadlineMs: 1000 })
@@ -316,7 +316,7 @@ describe('how long an old cookie stays good', () => {
     // It used to stay for the whole session lifetime (30 days): anyone holding the pre-refresh
     // cookie could fetch fresh tokens with no provider call and no reuse detection.
     const { tokens, cookies } = await session(30)
-    const key = await (await import('../lib/sealing')).createSealer([SECRET]).keyFor(tokens.refresh_token)
+    const key = await (await import('../lib/refresh/sealing')).createSealer([SECRET]).keyFor(tokens.refresh_token)
     const event = collectingEvent()
     await isolate({ graceSeconds: 5 })(pageRequest('/', cookies), event)
     await event.settle()
@@ -336,7 +336,7 @@ describe('how long an old cookie stays good', () => {
 describe('a store someone else can write to', () => {
   it('regression: a sealed result or dead mark copied under another refresh token\'s key is not handed to that session', async () => {
     const raw = new Redis({ url: inject('redisRestUrl'), token: inject('redisRestToken'), retry: false, automaticDeserialization: false })
-    const { createSealer } = await import('../lib/sealing')
+    const { createSealer } = await import('../lib/refresh/sealing')
     const keyOf = (refreshToken: string) => createSealer([SECRET]).keyFor(refreshToken)
     const past = Math.floor(Date.now() / 1000) - 5
 

@@ -2,10 +2,10 @@
  * Public surface. This file only re-exports: importing it has no side effects, so that the edge
  * bundle of an app that uses one provider carries no work for the others at start-up.
  */
-export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions } from './middleware'
-export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './compose'
-export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult, type RunOptions, type SettledOutcome } from './refresh-engine'
-export type { FlightResult, FlightSource, StoreOutagePolicy, WaitUntil } from './single-flight'
+export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions } from './next/middleware'
+export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './next/compose'
+export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult, type RunOptions, type SettledOutcome } from './refresh/engine'
+export type { FlightResult, FlightSource, StoreOutagePolicy, WaitUntil } from './refresh/single-flight'
 export {
   refreshCallbacks,
   type RefreshCallbacksOptions,
@@ -15,7 +15,7 @@ export {
   type SessionCallbackParams,
   type RefreshedSessionFields,
   type SignInAccount,
-} from './callbacks'
+} from './next/callbacks'
 export type { StoredAccount, AccountTokenWrite, AccountAccess } from './database/accounts'
 export {
   createAccountRefresher,
@@ -35,7 +35,7 @@ export {
   type DatabaseSignInMessage,
 } from './database/session-callbacks'
 export { upstashAdapterAccounts, type UpstashAdapterClient, type UpstashAdapterKeyOptions, type DatabaseSessionAccounts } from './database/upstash-adapter-accounts'
-export { createDatabaseRefreshMiddleware, type DatabaseRefreshMiddlewareOptions } from './database/database-middleware'
+export { createDatabaseRefreshMiddleware, type DatabaseRefreshMiddlewareOptions } from './next/database-middleware'
 export { oidc, type OidcProviderOptions } from './providers/oidc'
 export { cognito, type CognitoProviderOptions, type CognitoTokenEndpointOptions, type CognitoIdpOptions } from './providers/cognito'
 export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from './providers/google'
@@ -44,9 +44,9 @@ export type { ClientAuthMethod } from './providers/refresh-grant'
 export { memoryStore, type MemoryStoreOptions } from './stores/memory-store'
 export { upstashStore, type UpstashStoreOptions, type UpstashLike } from './stores/upstash-store'
 export type { RefreshStore, ClaimResult, PeekResult } from './stores/store'
-export { readSessionCookie, type ReadSession, type SessionFormat, type SessionCookieOptions, type SessionCookieLocation, type SessionCodec } from './session-cookie'
-export { readSessionTokens, type SessionPayload } from './session-fields'
-export { decideRefresh, type RefreshDecision } from './decision'
-export { isLoopbackHostname } from './loopback'
+export { readSessionCookie, type ReadSession, type SessionFormat, type SessionCookieOptions, type SessionCookieLocation, type SessionCodec } from './session/session-cookie'
+export { readSessionTokens, type SessionPayload } from './session/session-fields'
+export { decideRefresh, type RefreshDecision } from './refresh/decision'
+export { isLoopbackHostname } from './util/loopback'
 export { RefreshConfigError, ProviderDiscoveryError, type RefreshConfigErrorCode } from './errors'
 export { REFRESH_TOKEN_ERROR, type SessionTokens, type RefreshedTokens, type RefreshOutcome, type CookieSource, type Logger, type FetchLike } from './types'

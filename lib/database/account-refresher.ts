@@ -1,7 +1,8 @@
 import { RefreshConfigError } from '../errors'
-import { createRefreshEngine, type EngineResult, type RefreshEngine, type RefreshEngineOptions, type SettledOutcome } from '../refresh-engine'
-import { SINGLE_FLIGHT_DEFAULTS, type WaitUntil } from '../single-flight'
-import type { SignInAccount } from '../callbacks'
+import { createRefreshEngine, type EngineResult, type RefreshEngine, type RefreshEngineOptions, type SettledOutcome } from '../refresh/engine'
+import { DEFAULTS } from '../defaults'
+import type { WaitUntil } from '../refresh/single-flight'
+import type { SignInAccount } from '../next/callbacks'
 import type { RefreshedTokens } from '../types'
 import { tokensOfAccount, type AccountAccess, type AccountTokenWrite, type StoredAccount } from './accounts'
 
@@ -77,17 +78,16 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
     throw new RefreshConfigError('CONFIG_INVALID_OPTION', 'accounts is required: an object with getAccount(userId, provider) and saveAccount(write) over the adapter\'s account table')
   }
   // The leader saves under the same lock as its provider call: that save needs one more store budget in the lease.
-  const leaseMs = options.leaseMs ?? SINGLE_FLIGHT_DEFAULTS.leaseMs
-  const providerTimeoutMs = options.providerTimeoutMs ?? SINGLE_FLIGHT_DEFAULTS.providerTimeoutMs
-  const storeTimeoutMs = options.storeTimeoutMs ?? SINGLE_FLIGHT_DEFAULTS.storeTimeoutMs
+  const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs
+  const providerTimeoutMs = options.providerTimeoutMs ?? DEFAULTS.providerTimeoutMs
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULTS.storeTimeoutMs
   if (leaseMs <= providerTimeoutMs + 3 * storeTimeoutMs + 500) {
     throw new RefreshConfigError(
       'CONFIG_INVALID_OPTION',
       `leaseMs (${leaseMs}) must exceed providerTimeoutMs + 3 × storeTimeoutMs + 500 (${providerTimeoutMs + 3 * storeTimeoutMs + 500}) for database sessions: the account row is saved under the lock too`,
     )
   }
-  const engine = createRefreshEngine({ ...options, skewSeconds: options.skewSeconds ?? 60 })
-  const nowSeconds = () => Math.floor(engine.now() / 1000)
+  const engine = createRefreshEngine({ ...options, skewSeconds: options.skewSeconds ?? DEFAULTS.accountSkewSeconds })
 
   /** The leader's save: the rotated tokens, or the dead refresh token dropped, compare-and-set on the one it presented. */
   async function saveOutcome(account: StoredAccount, outcome: SettledOutcome, presented: string): Promise<boolean> {
@@ -113,7 +113,7 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
     if (!tokens) return { reason: 'kept', account, detail: 'no-expiry' }
     // A row without a refresh token whose access token has expired can never be refreshed again:
     // that is how an ended login looks once its dead refresh token was dropped.
-    if (!tokens.refresh_token) return tokens.expires_at <= nowSeconds() ? { reason: 'login-ended', account, justEnded: false } : { reason: 'fresh', account }
+    if (!tokens.refresh_token) return tokens.expires_at <= engine.nowSeconds() ? { reason: 'login-ended', account, justEnded: false } : { reason: 'fresh', account }
     const previous = tokens.refresh_token
     const result = await engine.run(tokens, {
       persist: (outcome, presented) => saveOutcome(account, outcome, presented),
@@ -141,7 +141,7 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
 
   async function saveSignIn(userId: string, account: SignInAccount & { providerAccountId: string }): Promise<boolean> {
     if (!account.access_token) return false
-    const expiresAt = typeof account.expires_at === 'number' ? account.expires_at : nowSeconds() + (typeof account.expires_in === 'number' ? account.expires_in : 3600)
+    const expiresAt = typeof account.expires_at === 'number' ? account.expires_at : engine.nowSeconds() + (typeof account.expires_in === 'number' ? account.expires_in : 3600)
     return accounts.saveAccount({
       userId,
       provider: account.provider,

@@ -1,4 +1,4 @@
-import type { RefreshedSessionFields, SignInAccount } from '../callbacks'
+import type { RefreshedSessionFields, SignInAccount } from '../next/callbacks'
 import { REFRESH_TOKEN_ERROR } from '../types'
 import type { AccountRefresher, AccountRefreshResult } from './account-refresher'
 

@@ -1,4 +1,4 @@
-import { unverifiedClaims } from '../access-token-expiry'
+import { unverifiedClaims } from '../session/access-token-expiry'
 import { describeError } from '../errors'
 import type { RefreshOutcome } from '../types'
 import type { ProviderContext, RefreshProvider, RefreshSession } from './provider'

@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi'
-import { accessTokenExpiry } from '../access-token-expiry'
-import { isLoopbackHostname } from '../loopback'
+import { accessTokenExpiry } from '../session/access-token-expiry'
+import { isLoopbackHostname } from '../util/loopback'
 import { ProviderDiscoveryError, RefreshConfigError, describeError } from '../errors'
 import type { RefreshOutcome } from '../types'
 import type { ProviderContext, RefreshProvider } from './provider'

@@ -1,4 +1,5 @@
-import { setBounded } from '../bounded-map'
+import { DEFAULTS } from '../defaults'
+import { setBounded } from '../util/bounded-map'
 import type { ClaimResult, PeekResult, RefreshStore } from './store'
 
 interface Entry {
@@ -21,7 +22,7 @@ export interface MemoryStoreOptions {
  */
 export function memoryStore(options: MemoryStoreOptions = {}): RefreshStore {
   const now = options.now ?? Date.now
-  const maxEntries = options.maxEntries ?? 10_000
+  const maxEntries = options.maxEntries ?? DEFAULTS.memoryStoreMaxEntries
   const results = new Map<string, Entry>()
   const locks = new Map<string, Entry>()
 

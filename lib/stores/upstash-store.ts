@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../defaults'
 import type { Redis } from '@upstash/redis'
 import type { ClaimResult, PeekResult, RefreshStore } from './store'
 
@@ -57,7 +58,7 @@ return 0
  * @param redis An `@upstash/redis` client, e.g. `Redis.fromEnv()`.
  */
 export function upstashStore(redis: UpstashLike, options: UpstashStoreOptions = {}): RefreshStore {
-  const prefix = options.prefix ?? 'edge-refresh:'
+  const prefix = options.prefix ?? DEFAULTS.upstashPrefix
   const resultKey = (key: string) => `${prefix}${key}`
   const lockKey = (key: string) => `${prefix}${key}:lock`
 

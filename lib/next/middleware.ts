@@ -1,16 +1,17 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
+import { DEFAULTS } from '../defaults'
 import { forwardWithSession, planSessionCookies, redirectWithSession, withSessionCookies } from './cookie-writer'
-import { decideRefresh } from './decision'
-import { describeError } from './errors'
-import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from './refresh-engine'
+import { decideRefresh } from '../refresh/decision'
+import { describeError } from '../errors'
+import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from '../refresh/engine'
 import { classifyRequest } from './request-kind'
 import { sameOriginPath, signInUrl } from './sign-in-redirect'
-import { BoundedStringMap } from './bounded-map'
-import { sha256Base64url } from './digest'
-import { createMemo } from './memo'
-import { decodeSession, encodeSession, findSessionCookies, installedCodec, type FoundSessionCookie, type SessionCodec, type SessionCookieLocation, type SessionFormat } from './session-cookie'
-import { REFRESH_TOKEN_ERROR } from './types'
-import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from './session-fields'
+import { BoundedStringMap } from '../util/bounded-map'
+import { sha256Base64url } from '../util/digest'
+import { createMemo } from '../util/memo'
+import { decodeSession, encodeSession, findSessionCookies, installedCodec, type FoundSessionCookie, type SessionCodec, type SessionCookieLocation, type SessionFormat } from '../session/session-cookie'
+import { REFRESH_TOKEN_ERROR } from '../types'
+import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
 
 /** Options of {@link createRefreshMiddleware}: the engine's, plus cookie naming and the sign-in redirect. */
 export interface RefreshMiddlewareOptions extends RefreshEngineOptions {
@@ -68,7 +69,7 @@ const CODEC_MEMO_MAX_BYTES = 4 * 1024 * 1024
  */
 export function createRefreshMiddleware(options: RefreshMiddlewareOptions): RefreshMiddleware {
   const engine = createRefreshEngine(options)
-  const basePath = sameOriginPath('basePath', options.basePath ?? '/api/auth').replace(/\/+$/, '')
+  const basePath = sameOriginPath('basePath', options.basePath ?? DEFAULTS.basePath).replace(/\/+$/, '')
   const signInPath = sameOriginPath('signInPath', options.signInPath ?? `${basePath}/signin`)
   const codec = options.jwt ?? installedCodec
   const cookieOptions = {
@@ -94,7 +95,6 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   // cookie, and no digest is computed on a miss (where it would cost as much as half a decode).
   const decoded = createMemo<{ payload: SessionPayload; format: SessionFormat } | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now, CODEC_MEMO_MAX_BYTES)
   const encoded = createMemo<string>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
-  const nowSeconds = () => Math.floor(engine.now() / 1000)
   // Every cookie findSessionCookies can read starts with one of its names (the whole cookie or a
   // `name.N` chunk); all the standard names contain `session-token`. Handing it only those cookies
   // gives the same answer without its per-name scans over the app's other cookies.
@@ -115,7 +115,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
   /** Whether this cookie value was judged fresh in this isolate and still is. Synchronous: the hot path. */
   const judgedFresh = (jwt: string): boolean => {
     const freshUntil = judged.get(jwt)
-    return freshUntil !== undefined && nowSeconds() < freshUntil
+    return freshUntil !== undefined && engine.nowSeconds() < freshUntil
   }
 
   /**
@@ -130,7 +130,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         const read = await decoded.get(found.jwt, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
         if (!read) continue
         const { payload } = read
-        const now = nowSeconds()
+        const now = engine.nowSeconds()
         const tokens = readSessionTokens(payload, now)
         if (!tokens) return NextResponse.next()
         // engine.run's first step, taken here when it settles the request: a session that needs
@@ -169,7 +169,7 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         // Same old cookie + same new tokens → the same new cookie; the access token names the tokens.
         // Digests here (off the hot path): the key then holds neither the old cookie nor the token.
         const jwt = await encoded.get(`${await sha256Base64url(oldJwt)}:${await sha256Base64url(tokens.access_token)}`, () =>
-          encodeSession(withRefreshedTokens(payload, tokens, nowSeconds()), location, engine.secrets, engine.sessionMaxAge, codec),
+          encodeSession(withRefreshedTokens(payload, tokens, engine.nowSeconds()), location, engine.secrets, engine.sessionMaxAge, codec),
         )
         return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
       }

@@ -1,6 +1,6 @@
 import { NextResponse, type NextRequest } from 'next/server.js'
-import { splitIntoChunks, staleChunkNames, type CookiePart } from './cookie-chunks'
-import { CHUNK_SIZE, type SessionCookieLocation } from './session-cookie'
+import { splitIntoChunks, staleChunkNames, type CookiePart } from '../session/cookie-chunks'
+import { CHUNK_SIZE, type SessionCookieLocation } from '../session/session-cookie'
 
 /** The cookies one session write sets and expires. */
 export interface SessionCookieWrite {

@@ -1,8 +1,9 @@
-import { setBounded } from './bounded-map'
-import { describeError } from './errors'
+import { DEFAULTS } from '../defaults'
+import { setBounded } from '../util/bounded-map'
+import { describeError } from '../errors'
 import type { Sealer, StoredResult } from './sealing'
-import type { RefreshStore } from './stores/store'
-import type { Logger, RefreshOutcome, RefreshedTokens } from './types'
+import type { RefreshStore } from '../stores/store'
+import type { Logger, RefreshOutcome, RefreshedTokens } from '../types'
 
 /**
  * What single flight came to for one request. `source` says where the answer came from:
@@ -106,20 +107,6 @@ const BACKOFF_MAX = 1000
 /** Lock id of a result published without holding the lock; it matches no lock, so none is released. */
 const FALLBACK_LOCK_ID = 'fallback-without-lock'
 const WARN_INTERVAL_MS = 60_000
-/** The longest `Retry-After` honoured, seconds: a provider cannot park a session for longer. */
-const MAX_RETRY_AFTER_SECONDS = 300
-
-/**
- * The defaults of the durations, in one place: the engine validates its options against them.
- * Milliseconds.
- */
-export const SINGLE_FLIGHT_DEFAULTS = {
-  leaseMs: 10_000,
-  storeTimeoutMs: 1_000,
-  providerTimeoutMs: 5_000,
-  deadlineMs: 8_000,
-  retryAfterMs: 2_000,
-} as const
 
 /**
  * How long before its lease ends a leader gives up on a provider call that is still running.
@@ -133,16 +120,16 @@ export function providerHardLimitMs(leaseMs: number, storeTimeoutMs: number): nu
 /** Creates the single-flight coordinator. See {@link SingleFlightOptions} for defaults. */
 export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
   const { store, sealer, logger } = options
-  const leaseMs = options.leaseMs ?? SINGLE_FLIGHT_DEFAULTS.leaseMs
-  const storeTimeoutMs = options.storeTimeoutMs ?? SINGLE_FLIGHT_DEFAULTS.storeTimeoutMs
-  const providerTimeoutMs = options.providerTimeoutMs ?? SINGLE_FLIGHT_DEFAULTS.providerTimeoutMs
-  const deadlineMs = options.deadlineMs ?? SINGLE_FLIGHT_DEFAULTS.deadlineMs
-  const storeOutage = options.storeOutage ?? 'keep-session'
-  const deadTtlMs = options.deadTtlMs ?? 120_000
-  const retryAfterMs = options.retryAfterMs ?? SINGLE_FLIGHT_DEFAULTS.retryAfterMs
-  const pollStartMs = options.pollStartMs ?? 10
-  const pollMaxMs = options.pollMaxMs ?? 25
-  const maxClaims = options.maxClaims ?? 3
+  const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULTS.storeTimeoutMs
+  const providerTimeoutMs = options.providerTimeoutMs ?? DEFAULTS.providerTimeoutMs
+  const deadlineMs = options.deadlineMs ?? DEFAULTS.deadlineMs
+  const storeOutage = options.storeOutage ?? DEFAULTS.storeOutage
+  const deadTtlMs = options.deadTtlMs ?? DEFAULTS.deadTtlMs
+  const retryAfterMs = options.retryAfterMs ?? DEFAULTS.retryAfterMs
+  const pollStartMs = options.pollStartMs ?? DEFAULTS.pollStartMs
+  const pollMaxMs = options.pollMaxMs ?? DEFAULTS.pollMaxMs
+  const maxClaims = options.maxClaims ?? DEFAULTS.maxClaims
   const now = options.now ?? Date.now
 
   const inFlight = new Map<string, Promise<FlightResult>>()
@@ -227,7 +214,7 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     let stored: StoredResult
     let storeTtl: number
     if (outcome.reason === 'transient') {
-      const restMs = Math.max(retryAfterMs, Math.min(outcome.retryAfterSeconds ?? 0, MAX_RETRY_AFTER_SECONDS) * 1000)
+      const restMs = Math.max(retryAfterMs, Math.min(outcome.retryAfterSeconds ?? 0, DEFAULTS.maxRetryAfterSeconds) * 1000)
       const until = now() + restMs
       setBounded(backoffUntil, key, until, BACKOFF_MAX)
       stored = { kind: 'backoff', until }

@@ -1,4 +1,5 @@
-import type { SessionTokens } from './types'
+import { DEFAULTS } from '../defaults'
+import type { SessionTokens } from '../types'
 
 /**
  * What to do with a session on this request, with the reason. Pure: no I/O.
@@ -12,10 +13,10 @@ export type RefreshDecision =
   | { action: 'refresh-now'; reason: 'expired' | 'about-to-expire' }
 
 /**
- * Below this many seconds of remaining validity a request waits for the refresh even when it could
- * run in the background: the app's own calls with the old token would otherwise race its expiry.
+ * Below `DEFAULTS.minBackgroundSeconds` of remaining validity a request waits for the refresh even
+ * when it could run in the background: the app's own calls with the old token would otherwise race
+ * its expiry.
  */
-export const MIN_BACKGROUND_SECONDS = 10
 
 /**
  * The skew that applies to these tokens: `skewSeconds`, or half the token's lifetime when the
@@ -45,6 +46,6 @@ export function decideRefresh(tokens: SessionTokens, nowSeconds: number, skewSec
   if (remaining > effectiveSkewSeconds(tokens, skewSeconds)) return { action: 'pass', reason: 'fresh' }
   if (!tokens.refresh_token) return { action: 'pass', reason: 'no-refresh-token' }
   if (remaining <= 0) return { action: 'refresh-now', reason: 'expired' }
-  if (remaining < MIN_BACKGROUND_SECONDS) return { action: 'refresh-now', reason: 'about-to-expire' }
+  if (remaining < DEFAULTS.minBackgroundSeconds) return { action: 'refresh-now', reason: 'about-to-expire' }
   return { action: 'refresh-background', reason: 'inside-skew' }
 }

@@ -1,12 +1,13 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
-import { BoundedStringMap } from '../bounded-map'
+import { DEFAULTS } from '../defaults'
+import { BoundedStringMap } from '../util/bounded-map'
 import { describeError } from '../errors'
-import type { RefreshMiddleware } from '../middleware'
-import { classifyRequest } from '../request-kind'
-import { sameOriginPath, signInUrl } from '../sign-in-redirect'
+import type { RefreshMiddleware } from './middleware'
+import { classifyRequest } from './request-kind'
+import { sameOriginPath, signInUrl } from './sign-in-redirect'
 import { REFRESH_TOKEN_ERROR } from '../types'
-import { createAccountRefresher, type AccountRefresherOptions, type AccountRefreshResult } from './account-refresher'
-import type { DatabaseSessionAccounts } from './upstash-adapter-accounts'
+import { createAccountRefresher, type AccountRefresherOptions, type AccountRefreshResult } from '../database/account-refresher'
+import type { DatabaseSessionAccounts } from '../database/upstash-adapter-accounts'
 
 /** Options of {@link createDatabaseRefreshMiddleware}: the refresher's, plus cookie naming and the sign-in redirect. */
 export interface DatabaseRefreshMiddlewareOptions extends AccountRefresherOptions {
@@ -50,11 +51,10 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
   const refresher = createAccountRefresher(options)
   const { engine } = refresher
   const accounts = options.accounts
-  const basePath = sameOriginPath('basePath', options.basePath ?? '/api/auth').replace(/\/+$/, '')
+  const basePath = sameOriginPath('basePath', options.basePath ?? DEFAULTS.basePath).replace(/\/+$/, '')
   const signInPath = sameOriginPath('signInPath', options.signInPath ?? `${basePath}/signin`)
   const cookieNames: readonly string[] = options.cookieName ? [options.cookieName] : SESSION_COOKIE_NAMES
   const judged = new BoundedStringMap<Judged>(JUDGED_MAX, JUDGED_MAX_BYTES)
-  const nowSeconds = () => Math.floor(engine.now() / 1000)
   const reported = new Set<string>()
 
   function sessionTokenOf(request: NextRequest): string | undefined {
@@ -120,7 +120,7 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
       const sessionToken = sessionTokenOf(request)
       if (!sessionToken) return Promise.resolve(NextResponse.next())
       const known = judged.get(sessionToken)
-      if (known && nowSeconds() < known.freshUntil) return Promise.resolve(NextResponse.next())
+      if (known && engine.nowSeconds() < known.freshUntil) return Promise.resolve(NextResponse.next())
       return handle(request, sessionToken, known, event)
     } catch (error) {
       engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)

@@ -1,6 +1,7 @@
-import { createRefreshEngine, type RefreshEngineOptions } from './refresh-engine'
-import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from './session-fields'
-import { REFRESH_TOKEN_ERROR } from './types'
+import { DEFAULTS } from '../defaults'
+import { createRefreshEngine, type RefreshEngineOptions } from '../refresh/engine'
+import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
+import { REFRESH_TOKEN_ERROR } from '../types'
 
 /** Options of {@link refreshCallbacks}: the engine's, plus what the client-side session may see. */
 export interface RefreshCallbacksOptions extends RefreshEngineOptions {
@@ -95,17 +96,16 @@ export function refreshCallbacks<
   T = J['token'],
   R = S['session'] & RefreshedSessionFields,
 >(options: RefreshCallbacksOptions, app: AppCallbacks<J, S, T, R> = {}): RefreshCallbacks<J, S, T, R> {
-  const engine = createRefreshEngine({ ...options, skewSeconds: options.skewSeconds ?? 0 })
-  const nowSeconds = () => Math.floor(engine.now() / 1000)
+  const engine = createRefreshEngine({ ...options, skewSeconds: options.skewSeconds ?? DEFAULTS.callbackSkewSeconds })
 
   const refreshJwt = async (token: SessionPayload, account: SignInAccount | null | undefined): Promise<SessionPayload> => {
-    if (account?.access_token) return withSignInTokens(token, account, nowSeconds())
-    const tokens = readSessionTokens(token, nowSeconds())
+    if (account?.access_token) return withSignInTokens(token, account, engine.nowSeconds())
+    const tokens = readSessionTokens(token, engine.nowSeconds())
     if (!tokens) return token
     // Inside a server component next-auth cannot write the cookie, so the result is kept in the
     // store for as long as the old cookie lives (see RunOptions.deliversCookie).
     const result = await engine.run(tokens, { deliversCookie: false, ...(typeof token.exp === 'number' ? { sessionExpiresAt: token.exp } : {}) })
-    if (result.reason === 'refreshed') return withRefreshedTokens(token, result.tokens, nowSeconds())
+    if (result.reason === 'refreshed') return withRefreshedTokens(token, result.tokens, engine.nowSeconds())
     if (result.reason === 'invalid_grant') return withLoginEnded(token)
     return token
   }
@@ -113,7 +113,7 @@ export function refreshCallbacks<
   const sessionFields = (token: SessionPayload | undefined): RefreshedSessionFields => {
     const fields: RefreshedSessionFields = {}
     if (!token) return fields
-    const tokens = readSessionTokens(token, nowSeconds())
+    const tokens = readSessionTokens(token, engine.nowSeconds())
     if (token.error === REFRESH_TOKEN_ERROR) fields.error = REFRESH_TOKEN_ERROR
     if (tokens) {
       fields.expiresAt = tokens.expires_at

@@ -1,5 +1,5 @@
 import { accessTokenExpiry, accessTokenIssuedAt } from './access-token-expiry'
-import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens } from './types'
+import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens } from '../types'
 
 /** A decoded session JWT payload, as next-auth's `jwt` callback returns it. */
 export type SessionPayload = Record<string, unknown>

@@ -1,11 +1,12 @@
 import { decideRefresh, effectiveSkewSeconds, type RefreshDecision } from './decision'
-import { describeError, RefreshConfigError } from './errors'
-import type { ProviderContext, RefreshProvider, RefreshSession } from './providers/provider'
+import { describeError, RefreshConfigError } from '../errors'
+import type { ProviderContext, RefreshProvider, RefreshSession } from '../providers/provider'
 import { createSealer } from './sealing'
-import { createSingleFlight, providerHardLimitMs, SINGLE_FLIGHT_DEFAULTS, type FlightResult, type LeaderOutcome, type ProviderCall, type StoreOutagePolicy } from './single-flight'
-import { memoryStore } from './stores/memory-store'
-import type { RefreshStore } from './stores/store'
-import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from './types'
+import { DEFAULTS, epochSeconds } from '../defaults'
+import { createSingleFlight, providerHardLimitMs, type FlightResult, type LeaderOutcome, type ProviderCall, type StoreOutagePolicy } from './single-flight'
+import { memoryStore } from '../stores/memory-store'
+import type { RefreshStore } from '../stores/store'
+import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from '../types'
 
 /** Options shared by the middleware and the next-auth callbacks. Durations say their unit. */
 export interface RefreshEngineOptions {
@@ -99,6 +100,8 @@ export interface RefreshEngine {
   readonly secrets: readonly string[]
   readonly logger: Logger
   readonly now: () => number
+  /** The engine's clock in epoch seconds: what every `expires_at` is compared with. */
+  nowSeconds(): number
   run(tokens: SessionTokens, options?: RunOptions): Promise<EngineResult>
 }
 
@@ -111,13 +114,13 @@ const MAX_HOPS = 3
 export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngine {
   const secrets = normalizeSecrets(options.secret)
   const providers = validateProviders(options.providers)
-  const skewSeconds = nonNegative('skewSeconds', options.skewSeconds, 60)
-  const sessionMaxAge = positive('sessionMaxAge', options.sessionMaxAge, 30 * 24 * 60 * 60)
-  const graceSeconds = positive('graceSeconds', options.graceSeconds, 120)
-  const providerTimeoutMs = positive('providerTimeoutMs', options.providerTimeoutMs, SINGLE_FLIGHT_DEFAULTS.providerTimeoutMs)
-  const storeTimeoutMs = positive('storeTimeoutMs', options.storeTimeoutMs, SINGLE_FLIGHT_DEFAULTS.storeTimeoutMs)
-  const leaseMs = positive('leaseMs', options.leaseMs, SINGLE_FLIGHT_DEFAULTS.leaseMs)
-  const deadlineMs = positive('deadlineMs', options.deadlineMs, SINGLE_FLIGHT_DEFAULTS.deadlineMs)
+  const skewSeconds = nonNegative('skewSeconds', options.skewSeconds, DEFAULTS.skewSeconds)
+  const sessionMaxAge = positive('sessionMaxAge', options.sessionMaxAge, DEFAULTS.sessionMaxAgeSeconds)
+  const graceSeconds = positive('graceSeconds', options.graceSeconds, DEFAULTS.graceSeconds)
+  const providerTimeoutMs = positive('providerTimeoutMs', options.providerTimeoutMs, DEFAULTS.providerTimeoutMs)
+  const storeTimeoutMs = positive('storeTimeoutMs', options.storeTimeoutMs, DEFAULTS.storeTimeoutMs)
+  const leaseMs = positive('leaseMs', options.leaseMs, DEFAULTS.leaseMs)
+  const deadlineMs = positive('deadlineMs', options.deadlineMs, DEFAULTS.deadlineMs)
   // The lock must outlive everything its leader does while holding it: the claim, the provider
   // call (discovery included, one budget) and the publish. Otherwise a second leader could present
   // the same refresh token while the first call is still out.
@@ -131,7 +134,7 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
   if (deadlineMs < providerTimeoutMs + storeTimeoutMs) {
     throw new RefreshConfigError('CONFIG_INVALID_OPTION', `deadlineMs (${deadlineMs}) must be at least providerTimeoutMs + storeTimeoutMs (${providerTimeoutMs + storeTimeoutMs})`)
   }
-  const storeOutage = options.storeOutage ?? 'keep-session'
+  const storeOutage = options.storeOutage ?? DEFAULTS.storeOutage
   if (storeOutage !== 'keep-session' && storeOutage !== 'refresh-in-isolate') {
     throw new RefreshConfigError('CONFIG_INVALID_OPTION', `storeOutage must be "keep-session" or "refresh-in-isolate", got ${String(storeOutage)}`)
   }
@@ -147,7 +150,7 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
     providerTimeoutMs,
     deadlineMs,
     storeOutage,
-    retryAfterMs: nonNegative('retryAfterMs', options.retryAfterMs, SINGLE_FLIGHT_DEFAULTS.retryAfterMs),
+    retryAfterMs: nonNegative('retryAfterMs', options.retryAfterMs, DEFAULTS.retryAfterMs),
     logger,
     now,
   })
@@ -167,7 +170,7 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
   }
   // The provider's own abort is the hard limit, not providerTimeoutMs: the request stops waiting at
   // the latter, the call itself goes on (see SingleFlightOptions.providerTimeoutMs).
-  const context = { fetch: fetchImpl, nowSeconds: () => Math.floor(now() / 1000), timeoutMs: hardLimitMs }
+  const context = { fetch: fetchImpl, nowSeconds: () => epochSeconds(now()), timeoutMs: hardLimitMs }
   // With a persist step the provider must answer earlier still: the save runs under the same lock.
   const persistContext = { ...context, timeoutMs: hardLimitMs - storeTimeoutMs }
 
@@ -187,6 +190,7 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
     secrets,
     logger,
     now,
+    nowSeconds: context.nowSeconds,
     async run(tokens, runOptions = {}) {
       let current = tokens
       let result: EngineResult | undefined

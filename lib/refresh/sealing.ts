@@ -1,6 +1,6 @@
 import * as base64url from 'jose/base64url'
-import { sha256Base64url } from './digest'
-import type { RefreshedTokens } from './types'
+import { sha256Base64url } from '../util/digest'
+import type { RefreshedTokens } from '../types'
 
 /**
  * What the single-flight store holds for one refresh token: the tokens it was refreshed into, the

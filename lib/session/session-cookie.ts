@@ -14,7 +14,7 @@
 import * as nextAuthJwt from 'next-auth/jwt'
 import { readChunkedCookie, type CookiePart } from './cookie-chunks'
 import type { SessionPayload } from './session-fields'
-import type { CookieSource } from './types'
+import type { CookieSource } from '../types'
 
 /**
  * The two session-cookie formats in the field:
