@@ -119,47 +119,74 @@ export function providerHardLimitMs(leaseMs: number, storeTimeoutMs: number): nu
 
 /** Creates the single-flight coordinator. See {@link SingleFlightOptions} for defaults. */
 export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
-  const { store, sealer, logger } = options
-  const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs
-  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULTS.storeTimeoutMs
-  const providerTimeoutMs = options.providerTimeoutMs ?? DEFAULTS.providerTimeoutMs
-  const deadlineMs = options.deadlineMs ?? DEFAULTS.deadlineMs
-  const storeOutage = options.storeOutage ?? DEFAULTS.storeOutage
-  const deadTtlMs = options.deadTtlMs ?? DEFAULTS.deadTtlMs
-  const retryAfterMs = options.retryAfterMs ?? DEFAULTS.retryAfterMs
-  const pollStartMs = options.pollStartMs ?? DEFAULTS.pollStartMs
-  const pollMaxMs = options.pollMaxMs ?? DEFAULTS.pollMaxMs
-  const maxClaims = options.maxClaims ?? DEFAULTS.maxClaims
-  const now = options.now ?? Date.now
+  return new SingleFlightCoordinator(options)
+}
 
-  const inFlight = new Map<string, Promise<FlightResult>>()
-  // Results this isolate already knows, so a late request with the old cookie needs no round trip.
-  const settled = new Map<string, { result: FlightResult; until: number }>()
-  const backoffUntil = new Map<string, number>()
-  let lastOutageWarning = -Infinity
+/**
+ * The coordinator behind {@link createSingleFlight}, one per engine: its maps are what this isolate
+ * knows (flights under way, results, rests), the store is what every isolate shares.
+ */
+class SingleFlightCoordinator implements SingleFlight {
+  private readonly store: RefreshStore
+  private readonly sealer: Sealer
+  private readonly logger: Logger
+  private readonly leaseMs: number
+  private readonly storeTimeoutMs: number
+  private readonly providerTimeoutMs: number
+  private readonly deadlineMs: number
+  private readonly storeOutage: StoreOutagePolicy
+  private readonly deadTtlMs: number
+  private readonly retryAfterMs: number
+  private readonly pollStartMs: number
+  private readonly pollMaxMs: number
+  private readonly maxClaims: number
+  private readonly now: () => number
 
-  const remember = (key: string, result: FlightResult, ttlMs: number): void => {
-    if (result.reason !== 'refreshed' && result.reason !== 'invalid_grant') return
-    setBounded(settled, key, { result, until: now() + ttlMs }, LOCAL_RESULTS_MAX)
+  constructor(options: SingleFlightOptions) {
+    this.store = options.store
+    this.sealer = options.sealer
+    this.logger = options.logger
+    this.leaseMs = options.leaseMs ?? DEFAULTS.leaseMs
+    this.storeTimeoutMs = options.storeTimeoutMs ?? DEFAULTS.storeTimeoutMs
+    this.providerTimeoutMs = options.providerTimeoutMs ?? DEFAULTS.providerTimeoutMs
+    this.deadlineMs = options.deadlineMs ?? DEFAULTS.deadlineMs
+    this.storeOutage = options.storeOutage ?? DEFAULTS.storeOutage
+    this.deadTtlMs = options.deadTtlMs ?? DEFAULTS.deadTtlMs
+    this.retryAfterMs = options.retryAfterMs ?? DEFAULTS.retryAfterMs
+    this.pollStartMs = options.pollStartMs ?? DEFAULTS.pollStartMs
+    this.pollMaxMs = options.pollMaxMs ?? DEFAULTS.pollMaxMs
+    this.maxClaims = options.maxClaims ?? DEFAULTS.maxClaims
+    this.now = options.now ?? Date.now
   }
-  const known = (key: string): FlightResult | undefined => {
-    const entry = settled.get(key)
+
+  private readonly inFlight = new Map<string, Promise<FlightResult>>()
+  // Results this isolate already knows, so a late request with the old cookie needs no round trip.
+  private readonly settled = new Map<string, { result: FlightResult; until: number }>()
+  private readonly backoffUntil = new Map<string, number>()
+  private lastOutageWarning = -Infinity
+
+  private remember(key: string, result: FlightResult, ttlMs: number): void {
+    if (result.reason !== 'refreshed' && result.reason !== 'invalid_grant') return
+    setBounded(this.settled, key, { result, until: this.now() + ttlMs }, LOCAL_RESULTS_MAX)
+  }
+  private known(key: string): FlightResult | undefined {
+    const entry = this.settled.get(key)
     if (!entry) return undefined
-    if (entry.until > now()) return { ...entry.result, source: 'isolate' } as FlightResult
-    settled.delete(key)
+    if (entry.until > this.now()) return { ...entry.result, source: 'isolate' } as FlightResult
+    this.settled.delete(key)
     return undefined
   }
-  const inBackoff = (key: string): boolean => {
-    const until = backoffUntil.get(key)
+  private inBackoff(key: string): boolean {
+    const until = this.backoffUntil.get(key)
     if (until === undefined) return false
-    if (until > now()) return true
-    backoffUntil.delete(key)
+    if (until > this.now()) return true
+    this.backoffUntil.delete(key)
     return false
   }
 
-  const guarded = <T>(operation: () => Promise<T>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreUnavailableError(`store answered slower than ${storeTimeoutMs} ms`)), storeTimeoutMs)
+  private guarded<T>(operation: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreUnavailableError(`this.store answered slower than ${this.storeTimeoutMs} ms`)), this.storeTimeoutMs)
       operation().then(
         (value) => {
           clearTimeout(timer)
@@ -171,26 +198,27 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
         },
       )
     })
+  }
 
-  const warnOutage = (error: unknown): void => {
-    if (now() - lastOutageWarning < WARN_INTERVAL_MS) return
-    lastOutageWarning = now()
+  private warnOutage(error: unknown): void {
+    if (this.now() - this.lastOutageWarning < WARN_INTERVAL_MS) return
+    this.lastOutageWarning = this.now()
     const consequence =
-      storeOutage === 'keep-session'
+      this.storeOutage === 'keep-session'
         ? 'sessions are kept as they are and nothing is refreshed until it answers'
         : 'refreshing with in-isolate single flight only (storeOutage: "refresh-in-isolate")'
-    logger.warn(`[edge-refresh] ${store.kind} store unavailable (${describeError(error)}); ${consequence}. Further warnings suppressed for 60 s.`)
+    this.logger.warn(`[edge-refresh] ${this.store.kind} this.store unavailable (${describeError(error)}); ${consequence}. Further warnings suppressed for 60 s.`)
   }
 
   /** What a sealed store value means for this key; an unreadable one is treated as not there yet. */
-  const fromStored = async (key: string, sealed: string): Promise<FlightResult> => {
-    const stored = await sealer.open(key, sealed)
+  private async fromStored(key: string, sealed: string): Promise<FlightResult> {
+    const stored = await this.sealer.open(key, sealed)
     if (!stored) return { reason: 'transient', detail: 'store held a result this secret cannot open' }
     switch (stored.kind) {
       case 'dead':
         return { reason: 'invalid_grant', source: 'store' }
       case 'backoff':
-        setBounded(backoffUntil, key, stored.until, BACKOFF_MAX)
+        setBounded(this.backoffUntil, key, stored.until, BACKOFF_MAX)
         return { reason: 'backoff' }
       case 'refreshed':
         return {
@@ -208,36 +236,36 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
    * lock released in one step; after a transient failure a sealed back-off is published instead, so
    * that waiters in other isolates stop at once instead of trying the provider again.
    */
-  const settle = async (key: string, lockId: string | undefined, outcome: LeaderOutcome, requestedTtlMs: number): Promise<FlightResult> => {
+  private async settle(key: string, lockId: string | undefined, outcome: LeaderOutcome, requestedTtlMs: number): Promise<FlightResult> {
     const unsaved = 'keepResultMs' in outcome && outcome.keepResultMs !== undefined
     const ttlMs = unsaved ? Math.max(requestedTtlMs, outcome.keepResultMs!) : requestedTtlMs
     let stored: StoredResult
     let storeTtl: number
     if (outcome.reason === 'transient') {
-      const restMs = Math.max(retryAfterMs, Math.min(outcome.retryAfterSeconds ?? 0, DEFAULTS.maxRetryAfterSeconds) * 1000)
-      const until = now() + restMs
-      setBounded(backoffUntil, key, until, BACKOFF_MAX)
+      const restMs = Math.max(this.retryAfterMs, Math.min(outcome.retryAfterSeconds ?? 0, DEFAULTS.maxRetryAfterSeconds) * 1000)
+      const until = this.now() + restMs
+      setBounded(this.backoffUntil, key, until, BACKOFF_MAX)
       stored = { kind: 'backoff', until }
       storeTtl = restMs
     } else {
       stored = outcome.reason === 'refreshed' ? { kind: 'refreshed', tokens: outcome.tokens, keptMs: ttlMs, ...(unsaved ? { unsaved: true as const } : {}) } : { kind: 'dead' }
-      storeTtl = stored.kind === 'dead' ? deadTtlMs : ttlMs
+      storeTtl = stored.kind === 'dead' ? this.deadTtlMs : ttlMs
     }
-    const sealed = await sealer.seal(key, stored)
+    const sealed = await this.sealer.seal(key, stored)
     if (lockId) {
-      await guarded(() => store.publish(key, lockId, sealed, storeTtl)).catch(warnOutage)
+      await this.guarded(() => this.store.publish(key, lockId, sealed, storeTtl)).catch(this.warnOutage)
     } else {
       // Refreshed without the lock (storeOutage: "refresh-in-isolate"). If the store is merely
       // slow, the result may still land there, and other isolates must find it rather than present
       // the spent token. Best effort: the request must not wait on a store judged unusable.
-      void store.publish(key, FALLBACK_LOCK_ID, sealed, storeTtl).catch(() => {})
+      void this.store.publish(key, FALLBACK_LOCK_ID, sealed, storeTtl).catch(() => {})
     }
     if (outcome.reason === 'transient') return { reason: 'transient', detail: outcome.detail }
     const result: FlightResult =
       outcome.reason === 'refreshed'
         ? { reason: 'refreshed', tokens: outcome.tokens, source: 'provider', ...(unsaved ? { unsaved: true as const } : {}) }
         : { reason: 'invalid_grant', source: 'provider' }
-    remember(key, result, ttlMs)
+    this.remember(key, result, ttlMs)
     return result
   }
 
@@ -248,12 +276,12 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
    * the old refresh token again. The lock stays held meanwhile: the provider's own hard limit ends
    * the call before the lease does.
    */
-  const lead = async (key: string, lockId: string | undefined, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> => {
+  private async lead(key: string, lockId: string | undefined, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> {
     const calling = call()
-    const landing = calling.then((outcome) => settle(key, lockId, outcome, ttlMs))
+    const landing = calling.then((outcome) => this.settle(key, lockId, outcome, ttlMs))
     let timer: ReturnType<typeof setTimeout> | undefined
     const slow = new Promise<'slow'>((resolve) => {
-      timer = setTimeout(() => resolve('slow'), providerTimeoutMs)
+      timer = setTimeout(() => resolve('slow'), this.providerTimeoutMs)
     })
     // Only the provider's answer races providerTimeoutMs; the publish that follows has its own
     // budget (storeTimeoutMs, see settle). A fast answer published to a slow store is not a slow
@@ -262,36 +290,36 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
     clearTimeout(timer)
     if (first !== 'slow') return landing
     waitUntil?.(landing.catch(() => {}))
-    return { reason: 'transient', detail: `provider slower than ${providerTimeoutMs} ms; its answer will be kept when it lands` }
+    return { reason: 'transient', detail: `provider slower than ${this.providerTimeoutMs} ms; its answer will be kept when it lands` }
   }
 
   /** What a store outage means for this request, by policy. */
-  const onOutage = (error: unknown, key: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> => {
-    warnOutage(error)
-    if (storeOutage === 'refresh-in-isolate') return lead(key, undefined, call, ttlMs, waitUntil)
+  private onOutage(error: unknown, key: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> {
+    this.warnOutage(error)
+    if (this.storeOutage === 'refresh-in-isolate') return this.lead(key, undefined, call, ttlMs, waitUntil)
     return Promise.resolve({ reason: 'store-unavailable' })
   }
 
   /** Claims, leads or waits, until a result, the claim budget or the request's deadline. */
-  const coordinate = async (key: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> => {
-    const deadline = now() + deadlineMs
-    for (let claims = 0; claims < maxClaims && now() < deadline; claims++) {
+  private async coordinate(key: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> {
+    const deadline = this.now() + this.deadlineMs
+    for (let claims = 0; claims < this.maxClaims && this.now() < deadline; claims++) {
       let claim
       // Before the round trip: the lock's remaining life is counted from here, so its end is never
       // placed later than it is.
-      const claimedAt = now()
+      const claimedAt = this.now()
       try {
-        claim = await guarded(() => store.claim(key, leaseMs))
+        claim = await this.guarded(() => this.store.claim(key, this.leaseMs))
       } catch (error) {
-        return onOutage(error, key, call, ttlMs, waitUntil)
+        return this.onOutage(error, key, call, ttlMs, waitUntil)
       }
-      if (claim.kind === 'result') return fromStored(key, claim.sealed)
-      if (claim.kind === 'lead') return lead(key, claim.lockId, call, ttlMs, waitUntil)
-      const waited = await waitForResult(key, deadline, claim.lockTtlMs === undefined ? undefined : claimedAt + claim.lockTtlMs)
-      if (waited instanceof StoreUnavailableError) return onOutage(waited, key, call, ttlMs, waitUntil)
+      if (claim.kind === 'result') return this.fromStored(key, claim.sealed)
+      if (claim.kind === 'lead') return this.lead(key, claim.lockId, call, ttlMs, waitUntil)
+      const waited = await this.waitForResult(key, deadline, claim.lockTtlMs === undefined ? undefined : claimedAt + claim.lockTtlMs)
+      if (waited instanceof StoreUnavailableError) return this.onOutage(waited, key, call, ttlMs, waitUntil)
       if (waited) return waited
     }
-    return { reason: 'transient', detail: now() >= deadline ? `no result within the ${deadlineMs} ms deadline` : `no result after ${maxClaims} claims` }
+    return { reason: 'transient', detail: this.now() >= deadline ? `no result within the ${this.deadlineMs} ms deadline` : `no result after ${this.maxClaims} claims` }
   }
 
   /**
@@ -303,24 +331,24 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
    * second time. The waiter keeps polling for the leader's result until the lease would have
    * ended, and then gives up for this request without claiming.
    */
-  const waitForResult = async (key: string, requestDeadline: number, lockEndsAt?: number): Promise<FlightResult | undefined | StoreUnavailableError> => {
-    const deadline = Math.min(now() + leaseMs, requestDeadline)
-    let delay = pollStartMs
+  private async waitForResult(key: string, requestDeadline: number, lockEndsAt?: number): Promise<FlightResult | undefined | StoreUnavailableError> {
+    const deadline = Math.min(this.now() + this.leaseMs, requestDeadline)
+    let delay = this.pollStartMs
     let vanished = false
     const lost = (): FlightResult => ({ reason: 'transient', detail: 'the lock vanished from the store before its lease ended and no result came; the refresh token is not presented again' })
-    while (now() < deadline) {
-      if (vanished && now() >= lockEndsAt!) return lost()
-      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - now()))))
-      delay = Math.min(delay * 1.5, pollMaxMs)
+    while (this.now() < deadline) {
+      if (vanished && this.now() >= lockEndsAt!) return lost()
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - this.now()))))
+      delay = Math.min(delay * 1.5, this.pollMaxMs)
       let peeked
       try {
-        peeked = await guarded(() => store.peek(key))
+        peeked = await this.guarded(() => this.store.peek(key))
       } catch (error) {
         return error instanceof StoreUnavailableError ? error : new StoreUnavailableError(describeError(error))
       }
-      if (peeked.kind === 'result') return fromStored(key, peeked.sealed)
+      if (peeked.kind === 'result') return this.fromStored(key, peeked.sealed)
       if (peeked.kind === 'free') {
-        if (lockEndsAt === undefined || now() >= lockEndsAt) return vanished ? lost() : undefined
+        if (lockEndsAt === undefined || this.now() >= lockEndsAt) return vanished ? lost() : undefined
         vanished = true
       }
     }
@@ -333,88 +361,87 @@ export function createSingleFlight(options: SingleFlightOptions): SingleFlight {
    * old cookie lives) needs it: one this isolate holds past `ttlMs`, or one the store was asked to
    * keep longer (`keptMs`).
    */
-  const delivered = (key: string, result: FlightResult, ttlMs: number, waitUntil: WaitUntil | undefined): void => {
+  private delivered(key: string, result: FlightResult, ttlMs: number, waitUntil: WaitUntil | undefined): void {
     if (result.reason !== 'refreshed') return
-    const entry = settled.get(key)
-    const keptLonger = result.source === 'store' ? (result.keptMs ?? 0) > ttlMs : (entry?.until ?? 0) > now() + ttlMs
+    const entry = this.settled.get(key)
+    const keptLonger = result.source === 'store' ? (result.keptMs ?? 0) > ttlMs : (entry?.until ?? 0) > this.now() + ttlMs
     if (!keptLonger) return
-    if (entry) entry.until = Math.min(entry.until, now() + ttlMs)
-    if (!store.shorten) return
-    const shortened = guarded(() => store.shorten!(key, ttlMs)).catch(() => {})
+    if (entry) entry.until = Math.min(entry.until, this.now() + ttlMs)
+    if (!this.store.shorten) return
+    const shortened = this.guarded(() => this.store.shorten!(key, ttlMs)).catch(() => {})
     waitUntil?.(shortened)
   }
 
   /** Registers `run` as this isolate's flight for `key` at once, before any await. */
-  const share = (key: string, ttlMs: number, run: () => Promise<FlightResult>): Promise<FlightResult> => {
+  private share(key: string, ttlMs: number, run: () => Promise<FlightResult>): Promise<FlightResult> {
     const promise = run()
       .catch((error: unknown): FlightResult => ({ reason: 'transient', detail: describeError(error) }))
       .then((result) => {
-        remember(key, result, ttlMs)
+        this.remember(key, result, ttlMs)
         return result
       })
-      .finally(() => inFlight.delete(key))
-    inFlight.set(key, promise)
+      .finally(() => this.inFlight.delete(key))
+    this.inFlight.set(key, promise)
     return promise
   }
 
-  return {
-    async refresh(refreshToken, call, ttlMs, waitUntil) {
-      const key = await sealer.keyFor(refreshToken)
-      const local = known(key)
-      if (local) {
-        delivered(key, local, ttlMs, waitUntil)
-        return local
-      }
-      const running = inFlight.get(key)
-      if (running) {
-        const result = joined(await running)
-        // A background flight that only learnt "someone else leads" has nothing for a request
-        // that must wait: it coordinates itself (and finds that leader's result).
-        if (result.reason !== 'pending') return result
-      }
-      if (inBackoff(key)) return { reason: 'backoff' }
-      const result = await (inFlight.get(key) ?? share(key, ttlMs, () => coordinate(key, call, ttlMs, waitUntil)))
-      if (result.reason === 'refreshed' && result.source === 'store') delivered(key, result, ttlMs, waitUntil)
-      return result
-    },
 
-    async refreshInBackground(refreshToken, call, ttlMs, waitUntil, deliveredTtlMs) {
-      const key = await sealer.keyFor(refreshToken)
-      const local = known(key)
-      if (local) {
-        delivered(key, local, deliveredTtlMs, waitUntil)
-        return local
+  async refresh(refreshToken: string, call: ProviderCall, ttlMs: number, waitUntil?: WaitUntil): Promise<FlightResult> {
+    const key = await this.sealer.keyFor(refreshToken)
+    const local = this.known(key)
+    if (local) {
+      this.delivered(key, local, ttlMs, waitUntil)
+      return local
+    }
+    const running = this.inFlight.get(key)
+    if (running) {
+      const result = joined(await running)
+      // A background flight that only learnt "someone else leads" has nothing for a request
+      // that must wait: it coordinates itself (and finds that leader's result).
+      if (result.reason !== 'pending') return result
+    }
+    if (this.inBackoff(key)) return { reason: 'backoff' }
+    const result = await (this.inFlight.get(key) ?? this.share(key, ttlMs, () => this.coordinate(key, call, ttlMs, waitUntil)))
+    if (result.reason === 'refreshed' && result.source === 'store') this.delivered(key, result, ttlMs, waitUntil)
+    return result
+  }
+
+  async refreshInBackground(refreshToken: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil, deliveredTtlMs: number): Promise<FlightResult> {
+    const key = await this.sealer.keyFor(refreshToken)
+    const local = this.known(key)
+    if (local) {
+      this.delivered(key, local, deliveredTtlMs, waitUntil)
+      return local
+    }
+    if (this.inFlight.has(key)) return { reason: 'pending' }
+    if (this.inBackoff(key)) return { reason: 'backoff' }
+    // The flight is registered before the claim's round trip: concurrent requests of this
+    // isolate join it instead of each claiming (and, with the store down, each refreshing).
+    let answer!: (result: FlightResult) => void
+    const firstAnswer = new Promise<FlightResult>((resolve) => (answer = resolve))
+    const flight = this.share(key, ttlMs, async () => {
+      let claim
+      try {
+        claim = await this.guarded(() => this.store.claim(key, this.leaseMs))
+      } catch (error) {
+        // The request learns at once what the policy does; a refresh in the isolate goes on after.
+        answer(this.storeOutage === 'keep-session' ? { reason: 'store-unavailable' } : { reason: 'pending' })
+        return this.onOutage(error, key, call, ttlMs, waitUntil)
       }
-      if (inFlight.has(key)) return { reason: 'pending' }
-      if (inBackoff(key)) return { reason: 'backoff' }
-      // The flight is registered before the claim's round trip: concurrent requests of this
-      // isolate join it instead of each claiming (and, with the store down, each refreshing).
-      let answer!: (result: FlightResult) => void
-      const firstAnswer = new Promise<FlightResult>((resolve) => (answer = resolve))
-      const flight = share(key, ttlMs, async () => {
-        let claim
-        try {
-          claim = await guarded(() => store.claim(key, leaseMs))
-        } catch (error) {
-          // The request learns at once what the policy does; a refresh in the isolate goes on after.
-          answer(storeOutage === 'keep-session' ? { reason: 'store-unavailable' } : { reason: 'pending' })
-          return onOutage(error, key, call, ttlMs, waitUntil)
-        }
-        if (claim.kind === 'result') {
-          const result = await fromStored(key, claim.sealed)
-          delivered(key, result, deliveredTtlMs, waitUntil)
-          answer(result)
-          return result
-        }
-        answer({ reason: 'pending' })
-        if (claim.kind === 'lead') return lead(key, claim.lockId, call, ttlMs, waitUntil)
-        return { reason: 'pending' }
-      })
-      waitUntil(flight)
-      // Every path above answers first; this only covers a flight that failed before it could.
-      void flight.then(answer)
-      return firstAnswer
-    },
+      if (claim.kind === 'result') {
+        const result = await this.fromStored(key, claim.sealed)
+        this.delivered(key, result, deliveredTtlMs, waitUntil)
+        answer(result)
+        return result
+      }
+      answer({ reason: 'pending' })
+      if (claim.kind === 'lead') return this.lead(key, claim.lockId, call, ttlMs, waitUntil)
+      return { reason: 'pending' }
+    })
+    waitUntil(flight)
+    // Every path above answers first; this only covers a flight that failed before it could.
+    void flight.then(answer)
+    return firstAnswer
   }
 }
 
