@@ -5,6 +5,7 @@ import type { WaitUntil } from '../refresh/single-flight'
 import type { SignInAccount } from '../next/callbacks'
 import type { RefreshedTokens } from '../types'
 import { tokensOfAccount, type AccountAccess, type AccountTokenWrite, type StoredAccount } from './accounts'
+import { assertNever } from '../util/assert-never'
 
 /** Options of {@link createAccountRefresher}: the engine's, plus where the account rows are. */
 export interface AccountRefresherOptions extends RefreshEngineOptions {
@@ -167,8 +168,4 @@ function writeFor(account: StoredAccount, outcome: SettledOutcome, previousRefre
 
 function withTokens(account: StoredAccount, tokens: RefreshedTokens): StoredAccount {
   return { ...account, access_token: tokens.access_token, expires_at: tokens.expires_at, refresh_token: tokens.refresh_token, id_token: tokens.id_token ?? account.id_token ?? null }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unhandled refresh result ${JSON.stringify(value)}`)
 }

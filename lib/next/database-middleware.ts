@@ -8,6 +8,7 @@ import { sameOriginPath, signInUrl } from './sign-in-redirect'
 import { REFRESH_TOKEN_ERROR } from '../types'
 import { createAccountRefresher, type AccountRefresherOptions, type AccountRefreshResult } from '../database/account-refresher'
 import type { DatabaseSessionAccounts } from '../database/upstash-adapter-accounts'
+import { assertNever } from '../util/assert-never'
 
 /** Options of {@link createDatabaseRefreshMiddleware}: the refresher's, plus cookie naming and the sign-in redirect. */
 export interface DatabaseRefreshMiddlewareOptions extends AccountRefresherOptions {
@@ -127,8 +128,4 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
       return Promise.resolve(NextResponse.next())
     }
   }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unhandled refresh result ${JSON.stringify(value)}`)
 }

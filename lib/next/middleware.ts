@@ -3,15 +3,16 @@ import { DEFAULTS } from '../defaults'
 import { forwardWithSession, planSessionCookies, redirectWithSession, withSessionCookies } from './cookie-writer'
 import { decideRefresh } from '../refresh/decision'
 import { describeError } from '../errors'
-import { createRefreshEngine, type EngineResult, type RefreshEngineOptions } from '../refresh/engine'
+import { createRefreshEngine, type EngineResult, type RefreshEngine, type RefreshEngineOptions } from '../refresh/engine'
 import { classifyRequest } from './request-kind'
 import { sameOriginPath, signInUrl } from './sign-in-redirect'
 import { BoundedStringMap } from '../util/bounded-map'
 import { sha256Base64url } from '../util/digest'
-import { createMemo } from '../util/memo'
-import { decodeSession, encodeSession, findSessionCookies, installedCodec, type FoundSessionCookie, type SessionCodec, type SessionCookieLocation, type SessionFormat } from '../session/session-cookie'
+import { createMemo, type Memo } from '../util/memo'
+import { decodeSession, encodeSession, findSessionCookies, installedCodec, type FoundSessionCookie, type SessionCodec, type SessionCookieLocation, type SessionCookieOptions, type SessionFormat } from '../session/session-cookie'
 import { REFRESH_TOKEN_ERROR } from '../types'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
+import { assertNever } from '../util/assert-never'
 
 /** Options of {@link createRefreshMiddleware}: the engine's, plus cookie naming and the sign-in redirect. */
 export interface RefreshMiddlewareOptions extends RefreshEngineOptions {
@@ -68,54 +69,96 @@ const CODEC_MEMO_MAX_BYTES = 4 * 1024 * 1024
  * @throws {RefreshConfigError} at creation, for missing or invalid options.
  */
 export function createRefreshMiddleware(options: RefreshMiddlewareOptions): RefreshMiddleware {
-  const engine = createRefreshEngine(options)
-  const basePath = sameOriginPath('basePath', options.basePath ?? DEFAULTS.basePath).replace(/\/+$/, '')
-  const signInPath = sameOriginPath('signInPath', options.signInPath ?? `${basePath}/signin`)
-  const codec = options.jwt ?? installedCodec
-  const cookieOptions = {
-    secrets: engine.secrets,
-    ...(options.cookieName ? { cookieName: options.cookieName } : {}),
-    ...(options.cookieFormat ? { format: options.cookieFormat } : {}),
-    ...(options.secureCookie !== undefined ? { secureCookie: options.secureCookie } : {}),
+  const handler = new JwtSessionRefresher(options)
+  return function refreshMiddleware(request, event) {
+    return handler.handle(request, event)
   }
-  // The raw session cookie value (the joined JWT) → the epoch second until which it needs nothing.
-  //
-  // Keyed by the value itself, not by a digest: a hit is one Map lookup, with no SHA-256 (an async
-  // Web Crypto call, about a third of what a bare getToken middleware spends) on every request.
-  // No cryptographic key is needed because of what a hit can do: it only lets the request pass on
-  // untouched, exactly what happens to an unreadable cookie anyway. It never yields tokens, never
-  // writes a cookie and never calls the provider. An entry is made only after the value decoded
-  // with our secret and was judged fresh, and a lookup matches only that exact string, so a forged
-  // or colliding key cannot exist; and even one that did could gain nothing a garbage cookie does
-  // not get. The values are the cookies this isolate already holds per request (and the decode
-  // memo holds their plaintext), so keeping them adds no exposure; they are bounded by count and
-  // by bytes, oldest out first.
-  const judged = new BoundedStringMap<number>(JUDGED_MAX, JUDGED_MAX_BYTES)
-  // Keyed by the raw value as well: exact, so one session's payload can never be handed to another
-  // cookie, and no digest is computed on a miss (where it would cost as much as half a decode).
-  const decoded = createMemo<{ payload: SessionPayload; format: SessionFormat } | null>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now, CODEC_MEMO_MAX_BYTES)
-  const encoded = createMemo<string>(CODEC_MEMO_MS, CODEC_MEMO_MAX, engine.now)
-  // Every cookie findSessionCookies can read starts with one of its names (the whole cookie or a
-  // `name.N` chunk); all the standard names contain `session-token`. Handing it only those cookies
-  // gives the same answer without its per-name scans over the app's other cookies.
-  const customName = options.cookieName
-  const mayBeSession = customName ? (name: string) => name.startsWith(customName) : (name: string) => name.includes('session-token')
-  const sessionCookiesOf = (request: NextRequest): FoundSessionCookie[] => {
-    const relevant: Array<{ name: string; value: string }> = []
-    for (const cookie of request.cookies.getAll()) if (mayBeSession(cookie.name)) relevant.push(cookie)
-    return relevant.length === 0 ? [] : findSessionCookies({ getAll: () => relevant }, cookieOptions)
-  }
-  const unknownProvidersReported = new Set<string | undefined>()
+}
 
-  const passedOnAfter = (error: unknown): NextResponse => {
-    engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+/** The middleware's state for one isolate (its engine, caches and memos) and its steps, by name. */
+class JwtSessionRefresher {
+  private readonly engine: RefreshEngine
+  private readonly basePath: string
+  private readonly signInPath: string
+  private readonly unauthorizedApi: boolean
+  private readonly codec: SessionCodec
+  private readonly cookieOptions: SessionCookieOptions
+  /**
+   * The raw session cookie value (the joined JWT) → the epoch second until which it needs nothing.
+   *
+   * Keyed by the value itself, not by a digest: a hit is one Map lookup, with no SHA-256 (an async
+   * Web Crypto call, about a third of what a bare getToken middleware spends) on every request.
+   * No cryptographic key is needed because of what a hit can do: it only lets the request pass on
+   * untouched, exactly what happens to an unreadable cookie anyway. It never yields tokens, never
+   * writes a cookie and never calls the provider. An entry is made only after the value decoded
+   * with our secret and was judged fresh, and a lookup matches only that exact string, so a forged
+   * or colliding key cannot exist; and even one that did could gain nothing a garbage cookie does
+   * not get. The values are the cookies this isolate already holds per request (and the decode
+   * memo holds their plaintext), so keeping them adds no exposure; they are bounded by count and
+   * by bytes, oldest out first.
+   */
+  private readonly judged = new BoundedStringMap<number>(JUDGED_MAX, JUDGED_MAX_BYTES)
+  /**
+   * Keyed by the raw value as well: exact, so one session's payload can never be handed to another
+   * cookie, and no digest is computed on a miss (where it would cost as much as half a decode).
+   */
+  private readonly decoded: Memo<{ payload: SessionPayload; format: SessionFormat } | null>
+  private readonly encoded: Memo<string>
+  /**
+   * Every cookie findSessionCookies can read starts with one of its names (the whole cookie or a
+   * `name.N` chunk); all the standard names contain `session-token`. Handing it only those cookies
+   * gives the same answer without its per-name scans over the app's other cookies.
+   */
+  private readonly mayBeSession: (name: string) => boolean
+  private readonly unknownProvidersReported = new Set<string | undefined>()
+
+  constructor(options: RefreshMiddlewareOptions) {
+    this.engine = createRefreshEngine(options)
+    this.basePath = sameOriginPath('basePath', options.basePath ?? DEFAULTS.basePath).replace(/\/+$/, '')
+    this.signInPath = sameOriginPath('signInPath', options.signInPath ?? `${this.basePath}/signin`)
+    this.unauthorizedApi = options.unauthorizedApi ?? false
+    this.codec = options.jwt ?? installedCodec
+    this.cookieOptions = {
+      secrets: this.engine.secrets,
+      ...(options.cookieName ? { cookieName: options.cookieName } : {}),
+      ...(options.cookieFormat ? { format: options.cookieFormat } : {}),
+      ...(options.secureCookie !== undefined ? { secureCookie: options.secureCookie } : {}),
+    }
+    this.decoded = createMemo(CODEC_MEMO_MS, CODEC_MEMO_MAX, this.engine.now, CODEC_MEMO_MAX_BYTES)
+    this.encoded = createMemo(CODEC_MEMO_MS, CODEC_MEMO_MAX, this.engine.now)
+    const customName = options.cookieName
+    this.mayBeSession = customName ? (name) => name.startsWith(customName) : (name) => name.includes('session-token')
+  }
+
+  /**
+   * The hot path, synchronous: no session cookie, or the first one already judged fresh here. Both
+   * answer what the full path would (`refresh` checks the first cookie first), minus its promise hops.
+   */
+  handle(request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> {
+    try {
+      const sessionCookies = this.sessionCookiesOf(request)
+      if (sessionCookies.length === 0 || this.judgedFresh(sessionCookies[0]!.jwt)) return Promise.resolve(NextResponse.next())
+      return this.refresh(request, sessionCookies, event)
+    } catch (error) {
+      return Promise.resolve(this.passedOnAfter(error))
+    }
+  }
+
+  private sessionCookiesOf(request: NextRequest): FoundSessionCookie[] {
+    const relevant: Array<{ name: string; value: string }> = []
+    for (const cookie of request.cookies.getAll()) if (this.mayBeSession(cookie.name)) relevant.push(cookie)
+    return relevant.length === 0 ? [] : findSessionCookies({ getAll: () => relevant }, this.cookieOptions)
+  }
+
+  private passedOnAfter(error: unknown): NextResponse {
+    this.engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
     return NextResponse.next()
   }
 
   /** Whether this cookie value was judged fresh in this isolate and still is. Synchronous: the hot path. */
-  const judgedFresh = (jwt: string): boolean => {
-    const freshUntil = judged.get(jwt)
-    return freshUntil !== undefined && engine.nowSeconds() < freshUntil
+  private judgedFresh(jwt: string): boolean {
+    const freshUntil = this.judged.get(jwt)
+    return freshUntil !== undefined && this.engine.nowSeconds() < freshUntil
   }
 
   /**
@@ -123,11 +166,12 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
    * fresh before it means nothing to do. One flat async function, failures included: on a miss,
    * every promise hop counts against a bare getToken.
    */
-  const handle = async (request: NextRequest, sessionCookies: readonly FoundSessionCookie[], event?: NextFetchEvent): Promise<NextResponse> => {
+  private async refresh(request: NextRequest, sessionCookies: readonly FoundSessionCookie[], event?: NextFetchEvent): Promise<NextResponse> {
+    const { engine } = this
     try {
       for (const found of sessionCookies) {
-        if (judgedFresh(found.jwt)) return NextResponse.next()
-        const read = await decoded.get(found.jwt, () => decodeSession(found.jwt, found.location, engine.secrets, codec))
+        if (this.judgedFresh(found.jwt)) return NextResponse.next()
+        const read = await this.decoded.get(found.jwt, () => decodeSession(found.jwt, found.location, engine.secrets, this.codec))
         if (!read) continue
         const { payload } = read
         const now = engine.nowSeconds()
@@ -139,36 +183,38 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         if (decision.action === 'pass') {
           // skewFor reports a token lifetime at or below skewSeconds (once per isolate), as engine.run would.
           const skew = engine.skewFor(tokens)
-          if (decision.reason === 'fresh') judge(found.jwt, tokens.expires_at - skew)
+          if (decision.reason === 'fresh') this.judge(found.jwt, tokens.expires_at - skew)
           return NextResponse.next()
         }
         const result = await engine.run(tokens, {
           ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
           ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
         })
-        return await respond(request, { ...found.location, format: read.format }, found.jwt, payload, result)
+        return await this.respond(request, { ...found.location, format: read.format }, found.jwt, payload, result)
       }
       return NextResponse.next()
     } catch (error) {
-      return passedOnAfter(error)
+      return this.passedOnAfter(error)
     }
   }
 
   /** Records a cookie as fresh until `freshUntil` (epoch seconds). */
-  const judge = (jwt: string, freshUntil: number): void => {
-    judged.set(jwt, freshUntil)
+  private judge(jwt: string, freshUntil: number): void {
+    this.judged.set(jwt, freshUntil)
     // The judged cache answers for this cookie from now on (it is checked first): its decoded
     // payload need not stay in memory for the rest of the memo's lifetime.
-    decoded.forget(jwt)
+    this.decoded.forget(jwt)
   }
 
-  const respond = async (request: NextRequest, location: SessionCookieLocation, oldJwt: string, payload: SessionPayload, result: EngineResult): Promise<NextResponse> => {
+  /** Turns the engine's result into the response: new cookie, ended login, or the request as it is. */
+  private async respond(request: NextRequest, location: SessionCookieLocation, oldJwt: string, payload: SessionPayload, result: EngineResult): Promise<NextResponse> {
+    const { engine, codec } = this
     switch (result.reason) {
       case 'refreshed': {
         const { tokens } = result
         // Same old cookie + same new tokens → the same new cookie; the access token names the tokens.
         // Digests here (off the hot path): the key then holds neither the old cookie nor the token.
-        const jwt = await encoded.get(`${await sha256Base64url(oldJwt)}:${await sha256Base64url(tokens.access_token)}`, () =>
+        const jwt = await this.encoded.get(`${await sha256Base64url(oldJwt)}:${await sha256Base64url(tokens.access_token)}`, () =>
           encodeSession(withRefreshedTokens(payload, tokens, engine.nowSeconds()), location, engine.secrets, engine.sessionMaxAge, codec),
         )
         return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
@@ -177,15 +223,15 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         const jwt = await encodeSession(withLoginEnded(payload), location, engine.secrets, engine.sessionMaxAge, codec)
         const write = planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge)
         const kind = classifyRequest(request)
-        if (kind === 'navigation') return redirectWithSession(signInUrl(request, signInPath), write)
-        if (kind === 'api' && options.unauthorizedApi && !request.nextUrl.pathname.startsWith(`${basePath}/`)) {
+        if (kind === 'navigation') return redirectWithSession(signInUrl(request, this.signInPath), write)
+        if (kind === 'api' && this.unauthorizedApi && !request.nextUrl.pathname.startsWith(`${this.basePath}/`)) {
           return withSessionCookies(NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 }), write)
         }
         return forwardWithSession(request, write)
       }
       case 'unknown-provider':
-        if (!unknownProvidersReported.has(result.provider)) {
-          unknownProvidersReported.add(result.provider)
+        if (!this.unknownProvidersReported.has(result.provider)) {
+          this.unknownProvidersReported.add(result.provider)
           engine.logger.warn(`[edge-refresh] session names provider "${result.provider ?? '(none)'}", which is not in options.providers; its token cannot be refreshed (reported once per isolate)`)
         }
         return NextResponse.next()
@@ -201,21 +247,4 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
         return assertNever(result)
     }
   }
-
-  return function refreshMiddleware(request, event) {
-    try {
-      // The hot path, synchronous: no session cookie, or the first one already judged fresh here.
-      // Both answer what the full path would (`handle` checks the first cookie first), minus its
-      // promise hops.
-      const sessionCookies = sessionCookiesOf(request)
-      if (sessionCookies.length === 0 || judgedFresh(sessionCookies[0]!.jwt)) return Promise.resolve(NextResponse.next())
-      return handle(request, sessionCookies, event)
-    } catch (error) {
-      return Promise.resolve(passedOnAfter(error))
-    }
-  }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unhandled refresh result ${JSON.stringify(value)}`)
 }

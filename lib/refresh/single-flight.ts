@@ -1,4 +1,5 @@
 import { DEFAULTS } from '../defaults'
+import { assertNever } from '../util/assert-never'
 import { setBounded } from '../util/bounded-map'
 import { describeError } from '../errors'
 import type { Sealer, StoredResult } from './sealing'
@@ -228,6 +229,8 @@ class SingleFlightCoordinator implements SingleFlight {
           ...(stored.keptMs !== undefined ? { keptMs: stored.keptMs } : {}),
           ...(stored.unsaved ? { unsaved: true as const } : {}),
         }
+      default:
+        return assertNever(stored)
     }
   }
 
