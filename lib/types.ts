@@ -60,3 +60,6 @@ export interface Logger {
 
 /** The `fetch` signature the library calls; injectable for tests. */
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
+
+/** A value or a promise of it: what next-auth accepts from a callback. */
+export type Awaitable<T> = T | PromiseLike<T>

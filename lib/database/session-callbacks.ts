@@ -1,5 +1,5 @@
 import type { RefreshedSessionFields, SignInAccount } from '../next/callbacks'
-import { REFRESH_TOKEN_ERROR } from '../types'
+import { REFRESH_TOKEN_ERROR, type Awaitable } from '../types'
 import type { AccountRefresher, AccountRefreshResult } from './account-refresher'
 
 /** What a next-auth (v4) or Auth.js (v5) `session` callback receives under the database strategy, as far as the refresh reads it. */
@@ -8,8 +8,6 @@ export interface DatabaseSessionCallbackParams {
   /** The adapter's user; next-auth passes it with the database strategy. */
   user?: { id: string }
 }
-
-type Awaitable<T> = T | PromiseLike<T>
 
 /** The app's own `session` callback, kept by {@link databaseSessionCallbacks}; it also receives what the refresh found. */
 export interface AppDatabaseCallbacks<S extends DatabaseSessionCallbackParams, R> {

@@ -1,7 +1,7 @@
 import { DEFAULTS } from '../defaults'
 import { createRefreshEngine, type RefreshEngineOptions } from '../refresh/engine'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
-import { REFRESH_TOKEN_ERROR } from '../types'
+import { REFRESH_TOKEN_ERROR, type Awaitable } from '../types'
 
 /** Options of {@link refreshCallbacks}: the engine's, plus what the client-side session may see. */
 export interface RefreshCallbacksOptions extends RefreshEngineOptions {
@@ -48,8 +48,6 @@ export interface SessionCallbackParams {
   session: object
   token?: SessionPayload
 }
-
-type Awaitable<T> = T | PromiseLike<T>
 
 /**
  * The app's own `jwt` / `session` callbacks, kept by {@link refreshCallbacks}. `J` and `S` are

@@ -4,7 +4,7 @@ import { absoluteUrl, refreshGrantProvider } from './refresh-grant'
 import type { RefreshProvider } from './provider'
 
 /** Options shared by every {@link cognito} flow. */
-interface CognitoCommonOptions {
+export interface CognitoCommonOptions {
   /** The app client's id. */
   clientId: string
   /** The app client's secret, when it has one. */
