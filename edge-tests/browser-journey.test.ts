@@ -287,7 +287,7 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     const record = (fingerprint: string, expiresAt: number | undefined, where: string) => observations.push({ t: Date.now(), fingerprint, expiresAt, where })
 
     await tab2.goto(`${appA.url}/protected/other`)
-    let first = await readState(tab2, '/protected/other')
+    const first = await readState(tab2, '/protected/other')
     expectHealthy(first, 'tab 2 first load')
     record(first.fingerprint, first.expiresAt, 'tab2 goto')
     await tab2.screenshot({ path: join(SCREENSHOTS, 'protected-before-refresh.png') })

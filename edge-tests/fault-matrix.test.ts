@@ -441,7 +441,7 @@ async function runCell(cell: Cell, variant: Variant): Promise<CellReport> {
   // invalid_grant was only published. It makes no provider call.
   let newest = refreshed[0]?.refresh_token as string | undefined
   let endedAfter = false
-  let delivered = refreshed.length
+  const delivered = refreshed.length
   if ((!newest && stats.refreshSucceeded > 0) || (expected.outcome === 'login-ended' && ended.length === 0)) {
     const healthy = createRefreshMiddleware({ secret: SECRET, providers: { oidc: localOidc() }, store: upstashStore(realRedis(context.url, context.token), { prefix }), logger: quietLogger })
     const next = rig!.followUpIsolate?.(isolates) ?? healthy

@@ -394,6 +394,7 @@ function requestOf(c: FuzzCase, built: Built): NextRequest {
   // Header values must be ByteStrings without CR, LF or NUL: a pair a browser could not send is left out.
   const cookie = built.cookies
     .map(([name, value]) => `${name}=${value}`)
+    // eslint-disable-next-line no-control-regex -- the control characters are the point: those a header may carry
     .filter((pair) => /^[\x01-\x09\x0b\x0c\x0e-\xff]*$/.test(pair))
     .join('; ')
   const headers = new Headers()
@@ -497,7 +498,7 @@ it(`${RUNS} generated cookie jars and requests: no 5xx, no throw, no provider ca
         response = await config.middleware(request)
       } catch (error) {
         totals.throws++
-        throw new Error(`[${config.label}] middleware threw: ${String(error)}`)
+        throw new Error(`[${config.label}] middleware threw: ${String(error)}`, { cause: error })
       }
       const problems: string[] = []
       if (response.status >= 500) {

@@ -13,8 +13,6 @@ export {
   type AppCallbacks,
   type JwtCallbackParams,
   type SessionCallbackParams,
-  type RefreshedSessionFields,
-  type SignInAccount,
 } from './next/callbacks'
 export type { StoredAccount, AccountTokenWrite, AccountAccess } from './database/accounts'
 export {
@@ -50,4 +48,4 @@ export { decideRefresh, type RefreshDecision } from './refresh/decision'
 export { isLoopbackHostname } from './util/loopback'
 export { DEFAULTS } from './defaults'
 export { RefreshConfigError, type RefreshConfigErrorCode } from './errors'
-export { REFRESH_TOKEN_ERROR, type SessionTokens, type RefreshedTokens, type RefreshOutcome, type CookieSource, type Logger, type FetchLike, type Awaitable } from './types'
+export { REFRESH_TOKEN_ERROR, type SessionTokens, type RefreshedTokens, type RefreshOutcome, type CookieSource, type Logger, type FetchLike, type Awaitable, type RefreshedSessionFields, type SignInAccount } from './types'

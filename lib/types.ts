@@ -63,3 +63,25 @@ export type FetchLike = (input: string | URL | Request, init?: RequestInit) => P
 
 /** A value or a promise of it: what next-auth accepts from a callback. */
 export type Awaitable<T> = T | PromiseLike<T>
+
+/** The subset of next-auth's `account` the sign-in branch reads. */
+export interface SignInAccount {
+  provider: string
+  access_token?: string
+  refresh_token?: string
+  id_token?: string
+  /** Epoch seconds. */
+  expires_at?: number
+  /** Seconds from now. */
+  expires_in?: number
+}
+
+/** The fields `refreshCallbacks` and `databaseSessionCallbacks` add to the client-visible session. */
+export interface RefreshedSessionFields {
+  /** `"RefreshTokenError"` once the login has ended; the client should call `signIn()`. */
+  error?: typeof REFRESH_TOKEN_ERROR
+  /** Access-token expiry, epoch seconds. */
+  expiresAt?: number
+  /** Only with `exposeAccessToken: true`. */
+  accessToken?: string
+}

@@ -21,11 +21,14 @@ function markedBlock(name: string): string[] {
   return match[1]!.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| ---'))
 }
 
-/** First-column names of the README's API table (header row skipped). */
-function apiTableNames(): string[] {
+/** `name in file` for each row of the README's API table (header row skipped). */
+function apiTableRows(): string[] {
   return markedBlock('api')
     .slice(1)
-    .map((line) => /^\| `([^`]+)` \|/.exec(line)?.[1] ?? `(unreadable row: ${line})`)
+    .map((line) => {
+      const match = /^\| `([^`]+)` \| \w+ \| `([^`]+)` \|/.exec(line)
+      return match ? `${match[1]} in ${match[2]}` : `(unreadable row: ${line})`
+    })
 }
 
 function compileIndex() {
@@ -94,9 +97,10 @@ function filesInTable(): string[] {
 }
 
 describe('the package surface', () => {
-  it("README's API table lists exactly what lib/index.ts exports", () => {
-    const exported = compileIndex().exports.map((symbol) => symbol.name).sort()
-    const listed = apiTableNames().sort()
+  it("README's API table lists exactly what lib/index.ts exports, each with the file that declares it", () => {
+    const { exports, resolve } = compileIndex()
+    const exported = exports.map((symbol) => `${symbol.name} in ${relative(ROOT, resolve(symbol).declarations![0]!.getSourceFile().fileName).split(sep).join('/')}`).sort()
+    const listed = apiTableRows().sort()
     expect({ missingFromReadme: exported.filter((name) => !listed.includes(name)), notExported: listed.filter((name) => !exported.includes(name)) }).toEqual({
       missingFromReadme: [],
       notExported: [],

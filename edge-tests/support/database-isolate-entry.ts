@@ -14,7 +14,6 @@ export interface DatabaseIsolateResponse {
 }
 
 declare global {
-  // eslint-disable-next-line no-var
   var __databaseEdge: {
     handle(url: string, cookie: string, kind: 'navigation' | 'api'): Promise<DatabaseIsolateResponse>
     settle(): Promise<void>

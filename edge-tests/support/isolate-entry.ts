@@ -35,7 +35,6 @@ let redisRequests = 0
 let providerRequests = 0
 
 declare global {
-  // eslint-disable-next-line no-var
   var __edgeRefresh: {
     configure(config: IsolateConfig): void
     handle(url: string, cookie: string, background: boolean): Promise<IsolateResponse>

@@ -1,5 +1,4 @@
-import type { RefreshedSessionFields, SignInAccount } from '../next/callbacks'
-import { REFRESH_TOKEN_ERROR, type Awaitable } from '../types'
+import { REFRESH_TOKEN_ERROR, type Awaitable, type RefreshedSessionFields, type SignInAccount } from '../types'
 import type { AccountRefresher, AccountRefreshResult } from './account-refresher'
 
 /** What a next-auth (v4) or Auth.js (v5) `session` callback receives under the database strategy, as far as the refresh reads it. */

@@ -1,7 +1,7 @@
 import { DEFAULTS } from '../defaults'
 import { createRefreshEngine, type RefreshEngineOptions } from '../refresh/engine'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
-import { REFRESH_TOKEN_ERROR, type Awaitable } from '../types'
+import { REFRESH_TOKEN_ERROR, type Awaitable, type RefreshedSessionFields, type SignInAccount } from '../types'
 
 /** Options of {@link refreshCallbacks}: the engine's, plus what the client-side session may see. */
 export interface RefreshCallbacksOptions extends RefreshEngineOptions {
@@ -13,28 +13,6 @@ export interface RefreshCallbacksOptions extends RefreshEngineOptions {
   skewSeconds?: number
   /** Put the access token into the session that `useSession()` / `getServerSession()` / `auth()` return. Default false: it stays server-side. */
   exposeAccessToken?: boolean
-}
-
-/** The subset of next-auth's `account` the sign-in branch reads. */
-export interface SignInAccount {
-  provider: string
-  access_token?: string
-  refresh_token?: string
-  id_token?: string
-  /** Epoch seconds. */
-  expires_at?: number
-  /** Seconds from now. */
-  expires_in?: number
-}
-
-/** The fields `refreshCallbacks` adds to the client-visible session. */
-export interface RefreshedSessionFields {
-  /** `"RefreshTokenError"` once the login has ended; the client should call `signIn()`. */
-  error?: typeof REFRESH_TOKEN_ERROR
-  /** Access-token expiry, epoch seconds. */
-  expiresAt?: number
-  /** Only with `exposeAccessToken: true`. */
-  accessToken?: string
 }
 
 /** What a next-auth (v4) or Auth.js (v5) `jwt` callback receives, as far as the refresh reads it. */
