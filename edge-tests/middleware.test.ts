@@ -364,6 +364,25 @@ describe('failures', () => {
 })
 
 describe('single flight in one isolate', () => {
+  it('onResult reports each request the engine ran for: one provider refresh, the others picked up in the isolate; a throwing onResult changes nothing', async () => {
+    const { cookies } = await expiredSession()
+    const reports: Array<{ reason: string; source?: string; path: string }> = []
+    const handler = middleware({
+      onResult: (report, request) => {
+        reports.push({ ...report, path: request.nextUrl.pathname })
+        throw new Error('a broken metrics hook')
+      },
+    })
+    const responses = await Promise.all(Array.from({ length: 10 }, (_, i) => handler(pageRequest(`/page/${i}`, cookies))))
+    expect(responses.map((response) => response.status)).toEqual(responses.map(() => 200))
+    expect(responses.every((response) => setCookies(response).length === 1)).toBe(true)
+    expect(reports).toHaveLength(10)
+    expect(reports.filter((report) => report.source === 'provider')).toHaveLength(1)
+    expect(reports.filter((report) => report.source === 'isolate')).toHaveLength(9)
+    expect(new Set(reports.map((report) => report.reason))).toEqual(new Set(['refreshed']))
+    expect(JSON.stringify(reports)).not.toMatch(/access_token|refresh_token|eyJ/)
+  })
+
   it('50 concurrent requests with the same expired session make exactly 1 provider call and get the same new token', async () => {
     const { tokens, cookies, name } = await expiredSession()
     const handler = middleware()

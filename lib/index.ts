@@ -2,7 +2,7 @@
  * Public surface. This file only re-exports: importing it has no side effects, so that the edge
  * bundle of an app that uses one provider carries no work for the others at start-up.
  */
-export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions } from './next/middleware'
+export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions, type RefreshReport } from './next/middleware'
 export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './next/compose'
 export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult, type RunOptions, type SettledOutcome } from './refresh/engine'
 export type { FlightResult, FlightSource, StoreOutagePolicy, WaitUntil } from './refresh/single-flight'

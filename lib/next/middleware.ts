@@ -4,6 +4,7 @@ import { forwardWithSession, planSessionCookies, redirectWithSession, withSessio
 import { decideRefresh } from '../refresh/decision'
 import { describeError } from '../errors'
 import { createRefreshEngine, type EngineResult, type RefreshEngine, type RefreshEngineOptions } from '../refresh/engine'
+import type { FlightSource } from '../refresh/single-flight'
 import { classifyRequest } from './request-kind'
 import { sameOriginPath, signInUrl } from './sign-in-redirect'
 import { BoundedStringMap } from '../util/bounded-map'
@@ -37,6 +38,22 @@ export interface RefreshMiddlewareOptions extends RefreshEngineOptions {
    * of the installed `next-auth/jwt` (v4 in a v4 app, Auth.js's in a v5 app).
    */
   jwt?: SessionCodec
+  /**
+   * Called once for every request the engine ran for (a session that was due, or that an earlier
+   * request of this isolate could not judge fresh), after the response is decided: what happened
+   * and where a refreshed result came from. For metrics and logs; it never receives a token, and an
+   * exception it throws is logged and ignored. Sessions judged fresh on the hot path are not
+   * reported. Default none.
+   */
+  onResult?: (report: RefreshReport, request: NextRequest) => void
+}
+
+/** What {@link RefreshMiddlewareOptions.onResult} learns about one request. */
+export interface RefreshReport {
+  /** The engine's reason (`refreshed`, `invalid_grant`, `passed`, `pending`, `transient`, …). */
+  reason: EngineResult['reason']
+  /** For `refreshed` and `invalid_grant`: this request's own provider call, another request of this isolate, or the shared store. */
+  source?: FlightSource
 }
 
 /** The middleware function: give it to `export const middleware` (or call it from `proxy.ts`). */
@@ -111,12 +128,14 @@ class JwtSessionRefresher {
    */
   private readonly mayBeSession: (name: string) => boolean
   private readonly unknownProvidersReported = new Set<string | undefined>()
+  private readonly onResult: RefreshMiddlewareOptions['onResult']
 
   constructor(options: RefreshMiddlewareOptions) {
     this.engine = createRefreshEngine(options)
     this.basePath = sameOriginPath('basePath', options.basePath ?? DEFAULTS.basePath).replace(/\/+$/, '')
     this.signInPath = sameOriginPath('signInPath', options.signInPath ?? `${this.basePath}/signin`)
     this.unauthorizedApi = options.unauthorizedApi ?? false
+    this.onResult = options.onResult
     this.codec = options.jwt ?? installedCodec
     this.cookieOptions = {
       secrets: this.engine.secrets,
@@ -190,11 +209,22 @@ class JwtSessionRefresher {
           ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
           ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
         })
+        this.report(result, request)
         return await this.respond(request, { ...found.location, format: read.format }, found.jwt, payload, result)
       }
       return NextResponse.next()
     } catch (error) {
       return this.passedOnAfter(error)
+    }
+  }
+
+  /** Hands `onResult` what happened, without a token; its failures are the app's, not the request's. */
+  private report(result: EngineResult, request: NextRequest): void {
+    if (!this.onResult) return
+    try {
+      this.onResult(result.reason === 'refreshed' || result.reason === 'invalid_grant' ? { reason: result.reason, source: result.source } : { reason: result.reason }, request)
+    } catch (error) {
+      this.engine.logger.error(`[edge-refresh] onResult threw: ${describeError(error)}`)
     }
   }
 
