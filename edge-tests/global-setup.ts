@@ -6,8 +6,10 @@
  *   rotated on every use (see local/oidc-provider.ts).
  * - One redis-server behind an Upstash-REST-compatible server (see support/upstash-rest.ts).
  *
- * Test files run in parallel against these shared servers: isolate with random key prefixes and a
- * unique `login` per sign-in (the provider hooks accept `login` to scope stats and faults).
+ * Files of the `integration` project run one at a time (vitest.config.ts: some hooks are global,
+ * such as /__test/reset); within a file, isolate with random key prefixes and a unique `login` per
+ * sign-in (the provider hooks accept `login` to scope stats and faults). The `unit` project needs
+ * none of this and does not run it.
  */
 import type { TestProject } from 'vitest/node';
 
