@@ -16,9 +16,10 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { decode, encode } from 'next-auth/jwt'
-import { startLocalProvider, DEFAULT_TEST_CLIENT } from '../local/oidc-provider'
-import { startRedisRest } from '../edge-tests/support/upstash-rest'
-import { sessionCookieValue, startIsolates, type IsolateConfig } from '../edge-tests/support/isolates'
+import { startLocalProvider, DEFAULT_TEST_CLIENT } from '../testkit/oidc-provider'
+import { providerHooks } from '../testkit/provider-hooks'
+import { startRedisRest } from '../testkit/upstash-rest'
+import { sessionCookieValue, startIsolates, type IsolateConfig } from '../testkit/isolates'
 
 /** The storms: requests spread round-robin over isolates, all at once, one expired session. */
 const STORMS = [
@@ -66,15 +67,10 @@ await fastPath('heap')
 
 const provider = await startLocalProvider({ accessTokenTtlSeconds: 60, testHooks: true })
 const redis = await startRedisRest()
-const post = async (path: string, body: unknown = {}) => {
-  const response = await fetch(`${provider.issuer}/__test/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  if (!response.ok) throw new Error(`/__test/${path}: ${response.status}`)
-  return response.json() as Promise<Record<string, unknown>>
-}
-const stats = async () => (await (await fetch(`${provider.issuer}/__test/stats`)).json()) as { refreshRequests: number; refreshFailed: number }
+const hooks = providerHooks(provider.issuer)
 
 async function sessionCookie(expiresIn: number): Promise<{ cookie: string; refreshToken: string }> {
-  const tokens = (await post('signin')) as { access_token: string; refresh_token: string; id_token: string }
+  const tokens = await hooks.signIn()
   const jwt = await encode({
     secret: SECRET,
     token: { sub: 'bench', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token, provider: 'oidc', expires_at: Math.floor(Date.now() / 1000) + expiresIn },
@@ -97,7 +93,7 @@ function config(prefix: string): IsolateConfig {
 }
 
 try {
-  await post('latency', { ms: PROVIDER_LATENCY_MS })
+  await hooks.latency(PROVIDER_LATENCY_MS)
 
   // The provider's own refresh latency: direct token-endpoint calls, no middleware.
   const discovery = (await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json()) as { token_endpoint: string }
@@ -155,7 +151,7 @@ try {
     target_at_most_one_redis_round_trip: added <= percentile(redisTrips, 50) + 5,
   })
 } finally {
-  await post('latency', { ms: 0 }).catch(() => {})
+  await hooks.latency(0).catch(() => {})
   await provider.stop()
   await redis.stop()
 }
@@ -181,8 +177,8 @@ async function storm(isolateCount: number, requestCount: number, providerP50: nu
   emit({ bench: 'storm_baseline_no_refresh', isolates: isolateCount, requests: requestCount, p50_ms: percentile(baseline.map((r) => r.latencyMs), 50), p99_ms: baselineP99 })
   const warmTrips = isolates.map((isolate) => isolate.redisRequests())
   const warmProviderCalls = isolates.map((isolate) => isolate.providerRequests())
-  await post('reset')
-  await post('latency', { ms: PROVIDER_LATENCY_MS })
+  await hooks.reset()
+  await hooks.latency(PROVIDER_LATENCY_MS)
   const responses = await within(STORM_TIMEOUT_MS, Promise.all(Array.from({ length: requestCount }, (_, i) => isolates[i % isolateCount]!.handle(`http://app.test/p/${i}`, cookie))))
   const latencies = responses.map((response) => response.latencyMs)
   const sessions = await Promise.all(
@@ -198,7 +194,7 @@ async function storm(isolateCount: number, requestCount: number, providerP50: nu
   const waiters = isolates.filter((isolate) => !ledNow(isolate))
   const trips = (isolate: (typeof isolates)[number]) => isolate.redisRequests() - warmTrips[isolates.indexOf(isolate)]!
   const waiterTrips = waiters.map(trips)
-  const counted = await stats()
+  const counted = await hooks.stats()
   const p99 = percentile(latencies, 99)
   emit({
     bench: 'storm',

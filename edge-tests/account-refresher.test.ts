@@ -6,22 +6,7 @@
 import { Redis } from '@upstash/redis'
 import { describe, expect, inject, it } from 'vitest'
 import { createAccountRefresher, upstashStore, type AccountAccess, type AccountRefresherOptions, type AccountTokenWrite, type StoredAccount } from '../lib'
-import { localOidc, quietLogger, SECRET } from './support/sessions'
-
-interface Stats {
-  refreshRequests: number
-  refreshSucceeded: number
-  reuseDetected: number
-}
-
-async function signIn(login: string): Promise<{ access_token: string; refresh_token: string }> {
-  const response = await fetch(`${inject('issuer')}/__test/signin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login }) })
-  return (await response.json()) as { access_token: string; refresh_token: string }
-}
-
-async function stats(login: string): Promise<Stats> {
-  return (await (await fetch(`${inject('issuer')}/__test/stats?login=${encodeURIComponent(login)}`)).json()) as Stats
-}
+import { hooks, localOidc, quietLogger, SECRET } from './support/sessions'
 
 /** An accounts table: rows by user, a write log, and switches to make saves fail or hang. */
 function accountTable(row: StoredAccount) {
@@ -51,7 +36,7 @@ function accountTable(row: StoredAccount) {
 
 async function expiredAccount(label: string) {
   const login = `${label}-${crypto.randomUUID()}`
-  const tokens = await signIn(login)
+  const tokens = await hooks().signIn({ login })
   const table = accountTable({
     userId: login,
     provider: 'oidc',
@@ -85,7 +70,7 @@ describe('account refresher (database sessions)', () => {
     const processes = [createAccountRefresher(shared), createAccountRefresher({ ...shared, store: shared.store })]
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => processes[i % 2]!.refresh(login)))
 
-    expect(await stats(login)).toMatchObject({ refreshRequests: 1, reuseDetected: 0 })
+    expect(await hooks().stats(login)).toMatchObject({ refreshRequests: 1, reuseDetected: 0 })
     expect(results.map((result) => result.reason)).toEqual(results.map(() => 'refreshed'))
     expect(table.writes).toHaveLength(1)
     const row = table.rows.get(login)!
@@ -112,21 +97,21 @@ describe('account refresher (database sessions)', () => {
       // The second process found the unsaved result in the store and saved it itself.
       expect(table.writes).toHaveLength(1)
       expect(table.rows.get(login)!.refresh_token).not.toBe(tokens.refresh_token)
-      expect(await stats(login)).toMatchObject({ refreshRequests: 1, reuseDetected: 0 })
+      expect(await hooks().stats(login)).toMatchObject({ refreshRequests: 1, reuseDetected: 0 })
     })
   }
 
   it('invalid_grant: the row drops its dead refresh token; the login stays ended without another provider call', async () => {
     const { login, tokens, table } = await expiredAccount('ended')
-    await fetch(`${inject('issuer')}/__test/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: tokens.refresh_token }) })
+    await hooks().revoke(tokens.refresh_token)
     const refresher = createAccountRefresher(options(table.access))
     expect(await refresher.refresh(login)).toMatchObject({ reason: 'login-ended', justEnded: true })
     expect(table.rows.get(login)!.refresh_token).toBeNull()
     expect(await refresher.refresh(login)).toMatchObject({ reason: 'login-ended', justEnded: false })
-    expect(await stats(login)).toMatchObject({ refreshRequests: 1 })
+    expect(await hooks().stats(login)).toMatchObject({ refreshRequests: 1 })
 
     // Signing in again: next-auth leaves the old row as it is, the sign-in event writes the new tokens.
-    const again = await signIn(login)
+    const again = await hooks().signIn({ login })
     expect(await refresher.saveSignIn(login, { provider: 'oidc', providerAccountId: login, access_token: again.access_token, refresh_token: again.refresh_token, expires_in: 4 })).toBe(true)
     expect(await refresher.refresh(login)).toMatchObject({ reason: 'fresh' })
   })
@@ -137,7 +122,7 @@ describe('account refresher (database sessions)', () => {
     expect(await refresher.refresh('someone-else')).toEqual({ reason: 'no-account' })
     table.rows.set(login, { ...table.rows.get(login)!, expires_at: null })
     expect(await refresher.refresh(login)).toMatchObject({ reason: 'kept', detail: 'no-expiry' })
-    expect(await stats(login)).toMatchObject({ refreshRequests: 0 })
+    expect(await hooks().stats(login)).toMatchObject({ refreshRequests: 0 })
   })
 
   it('rejects a lease too short for the provider call plus the account save', () => {

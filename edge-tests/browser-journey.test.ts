@@ -22,11 +22,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findFreePort } from '../local/http-json'
-import { startLocalProvider, type LocalProvider } from '../local/oidc-provider'
+import { findFreePort } from '../testkit/http-json'
+import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
+import { providerHooks } from '../testkit/provider-hooks'
 import { readSessionCookie } from '../lib'
-import { ARTIFACTS, ROOT, ensureNextBuild, startNextServer, type NextServer } from './support/next-app'
-import { startRedisRest, type RedisRestServer } from './support/upstash-rest'
+import { ARTIFACTS, ROOT, ensureNextBuild, startNextServer, type NextServer } from '../testkit/next-app'
+import { startRedisRest, type RedisRestServer } from '../testkit/upstash-rest'
 
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -101,24 +102,9 @@ async function networkQuiet(quietMs = 500, timeoutMs = 10_000): Promise<void> {
 const fingerprintOf = (token: unknown) => createHash('sha256').update(String(token)).digest('hex').slice(0, 8)
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 
-async function providerHook<T>(path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${provider.issuer}/__test/${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  if (!response.ok) throw new Error(`provider hook ${path}: HTTP ${response.status} ${await response.text()}`)
-  return (await response.json()) as T
-}
-
-interface RefreshStats {
-  refreshRequests: number
-  refreshSucceeded: number
-  refreshFailed: number
-  reuseDetected: number
-}
-const stats = () => providerHook<RefreshStats>('stats')
-const resetStats = () => providerHook<RefreshStats>('reset', {})
+const hooks = () => providerHooks(provider.issuer)
+const stats = () => hooks().stats()
+const resetStats = () => hooks().reset()
 
 /** Reads the session state a protected page rendered. */
 async function readState(page: Page, path?: string): Promise<PageState> {
@@ -434,7 +420,7 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
 
     // End the login at the provider: the grant of the refresh token in the browser's cookie.
     const payload = await sessionPayload()
-    await providerHook('revoke', { refresh_token: payload.refresh_token })
+    await hooks().revoke(payload.refresh_token as string)
     const due = (payload.expires_at as number) - SKEW_SECONDS
     const waitMs = due * 1000 - Date.now() + 100
     if (waitMs > 0) await sleep(waitMs)

@@ -1,11 +1,11 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import { createRefreshMiddleware, memoryStore, refreshCallbacks, type SignInAccount } from '../lib'
-import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, pageRequest, providerHook, providerStats, sessionPayload, setCookies, signInAtProvider, quietLogger , localOidc } from './support/sessions'
+import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, pageRequest, hooks, providerStats, sessionPayload, setCookies, signInAtProvider, quietLogger , localOidc } from './support/sessions'
 
 const providers = () => ({ oidc: localOidc() })
 
 beforeEach(async () => {
-  await providerHook('reset')
+  await hooks().reset()
 })
 
 describe('refreshCallbacks', () => {
@@ -53,7 +53,7 @@ describe('refreshCallbacks', () => {
 
   it('jwt marks the login ended on invalid_grant', async () => {
     const tokens = await signInAtProvider()
-    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    await hooks().revoke(tokens.refresh_token)
     const { jwt } = refreshCallbacks({ secret: SECRET, providers: providers(), logger: quietLogger })
     const token = await jwt({ token: sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) - 5 }) })
     expect(token.error).toBe('RefreshTokenError')

@@ -1,7 +1,7 @@
 // @vitest-environment node
 /**
  * Checks the Amazon Cognito test infrastructure itself (issue 9): a real cognito-local (the
- * emulator) behind the front of support/cognito-front.ts (SECRET_HASH, GetTokensFromRefreshToken
+ * emulator) behind the front of testkit/cognito-front.ts (SECRET_HASH, GetTokensFromRefreshToken
  * with rotation and reuse detection, family revocation, test hooks).
  *
  * It also pins what the bare emulator does where it differs from Amazon Cognito, observed with
@@ -30,7 +30,7 @@ import {
   startCognito,
   type CognitoAuthenticationResult,
   type CognitoTestEnv,
-} from './support/cognito.js';
+} from '../testkit/cognito';
 
 /** Access-token lifetime of the test clients (seconds): not 3600, so a hard-coded 3600 shows. */
 const ACCESS_TOKEN_SECONDS = 300;

@@ -3,7 +3,7 @@
  * Amazon Cognito end to end through `createRefreshMiddleware`, against `cognito-local` (a Cognito
  * emulator nobody here wrote: the user pool, the app clients, the user, sign-in, the tokens, its
  * `InitiateAuth` REFRESH_TOKEN_AUTH and its `/oauth2/token`) behind the small front in
- * support/cognito-front.ts (ours, written from the AWS API reference: it checks `SECRET_HASH` the
+ * testkit/cognito-front.ts (ours, written from the AWS API reference: it checks `SECRET_HASH` the
  * way AWS does, serves `GetTokensFromRefreshToken` with rotation and reuse detection, revokes, and
  * counts). Node environment, because the emulator is a child process; the same handler runs in the
  * edge-runtime VM in the other files.
@@ -12,9 +12,9 @@ import { NextRequest } from 'next/server'
 import { decode, encode } from 'next-auth/jwt'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { cognito, createRefreshMiddleware, type RefreshMiddlewareOptions } from '../lib'
-import { callCognito, decodeJwtPayload, startCognito, type CognitoTestEnv } from './support/cognito'
-import { sessionCookieValue, startIsolates } from './support/isolates'
-import { startRedisRest, type RedisRestServer } from './support/upstash-rest'
+import { callCognito, decodeJwtPayload, startCognito, type CognitoTestEnv } from '../testkit/cognito'
+import { sessionCookieValue, startIsolates } from '../testkit/isolates'
+import { startRedisRest, type RedisRestServer } from '../testkit/upstash-rest'
 
 const SECRET = 'cognito-test-secret-with-enough-entropy-0123'
 const NAME = 'next-auth.session-token'

@@ -18,7 +18,7 @@ import {
   forwardedCookies,
   localOidc,
   pageRequest,
-  providerHook,
+  hooks,
   providerStats,
   quietLogger,
   sessionPayload,
@@ -48,7 +48,7 @@ function fetchEvent(): NextFetchEvent {
 }
 
 beforeEach(async () => {
-  await providerHook('reset')
+  await hooks().reset()
 })
 
 describe('withRefresh with plain app middleware', () => {
@@ -102,7 +102,7 @@ describe('withRefresh with plain app middleware', () => {
 
   it('an ended login\'s redirect to sign-in wins: the app middleware does not run', async () => {
     const { tokens, cookies } = await expiredCookie()
-    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    await hooks().revoke(tokens.refresh_token)
     let ran = false
     const response = await withRefresh(refresh({ basePath: '/auth' }), () => {
       ran = true

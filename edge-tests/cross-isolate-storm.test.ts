@@ -1,7 +1,7 @@
 // @vitest-environment node
 import { beforeEach, describe, expect, it, inject } from 'vitest'
-import { startIsolates, sessionCookieValue, type IsolateConfig } from './support/isolates'
-import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, providerHook, providerStats, refreshDirectly, sessionPayload, signInAtProvider } from './support/sessions'
+import { startIsolates, sessionCookieValue, type IsolateConfig } from '../testkit/isolates'
+import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, hooks, providerStats, refreshDirectly, sessionPayload, signInAtProvider } from './support/sessions'
 
 const NAME = COOKIE_NAMES['next-auth-v4'].plain
 const ISOLATES = 8
@@ -37,7 +37,7 @@ async function storm(store: IsolateConfig['store']) {
 }
 
 beforeEach(async () => {
-  await providerHook('reset')
+  await hooks().reset()
 })
 
 describe(`cross-isolate storm: ${REQUESTS} requests over ${ISOLATES} EdgeVM isolates`, () => {

@@ -19,8 +19,9 @@ import { UpstashRedisAdapter } from '@next-auth/upstash-redis-adapter'
 import { Redis } from '@upstash/redis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createAccountRefresher, databaseSessionCallbacks, oidc, upstashAdapterAccounts, upstashStore } from '../lib'
-import { DEFAULT_TEST_CLIENT, startLocalProvider, type LocalProvider, type RefreshStats } from '../local/oidc-provider.js'
-import { startDatabaseIsolates, type DatabaseIsolate } from './support/isolates'
+import { DEFAULT_TEST_CLIENT, startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
+import { providerHooks, type ProviderTokens } from '../testkit/provider-hooks'
+import { startDatabaseIsolates, type DatabaseIsolate } from '../testkit/isolates'
 import { quietLogger, SECRET } from './support/sessions'
 
 const ISOLATES = 8
@@ -57,23 +58,7 @@ function exampleEnv(): Record<string, string> {
   }
 }
 
-async function hook<T>(path: string, body: unknown = {}): Promise<T> {
-  const response = await fetch(`${provider.issuer}/__test/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  if (!response.ok) throw new Error(`/__test/${path}: ${response.status}`)
-  return (await response.json()) as T
-}
-
-async function stats(login: string): Promise<RefreshStats> {
-  return (await (await fetch(`${provider.issuer}/__test/stats?login=${encodeURIComponent(login)}`)).json()) as RefreshStats
-}
-
-interface ProviderTokens {
-  access_token: string
-  refresh_token: string
-  id_token: string
-  expires_in: number
-  scope: string
-}
+const hooks = () => providerHooks(provider.issuer)
 
 interface SignedIn {
   login: string
@@ -91,7 +76,7 @@ interface SignedIn {
  */
 async function signInThroughAdapter(): Promise<SignedIn> {
   const login = `db-edge-${crypto.randomUUID()}`
-  const tokens = await hook<ProviderTokens>('signin', { login })
+  const tokens = await hooks().signIn({ login })
   const adapter = UpstashRedisAdapter(redis)
   const user = await adapter.createUser!({ name: login, email: `${login}@example.test`, emailVerified: null })
   const providerAccountId = login
@@ -160,7 +145,7 @@ describe(`database sessions at the edge (Upstash adapter): ${REQUESTS} requests 
     const responses = await storm(isolates, signedIn)
     await Promise.all(isolates.map((isolate) => isolate.settle()))
 
-    const counts = await stats(signedIn.login)
+    const counts = await hooks().stats(signedIn.login)
     expect(counts.refreshRequests).toBe(1)
     expect(counts.reuseDetected).toBe(0)
     expect(responses.map((response) => response.status)).toEqual(responses.map(() => 200))
@@ -186,7 +171,7 @@ describe(`database sessions at the edge (Upstash adapter): ${REQUESTS} requests 
       logger: quietLogger,
     })
     expect(await refresher.refresh(signedIn.userId)).toMatchObject({ reason: 'refreshed' })
-    expect(await stats(signedIn.login)).toMatchObject({ refreshRequests: 2, refreshSucceeded: 2, reuseDetected: 0 })
+    expect(await hooks().stats(signedIn.login)).toMatchObject({ refreshRequests: 2, refreshSucceeded: 2, reuseDetected: 0 })
 
     // No token in the clear in Redis except in the adapter's own account record.
     const latest = await storedAccount(signedIn.accountKey)
@@ -211,7 +196,7 @@ describe(`database sessions at the edge (Upstash adapter): ${REQUESTS} requests 
 
   it('invalid_grant: a page navigation goes to sign-in once, the account keeps no dead refresh token, the session callback reports RefreshTokenError', async () => {
     const signedIn = await signInThroughAdapter()
-    await hook('revoke', { refresh_token: signedIn.tokens.refresh_token })
+    await hooks().revoke(signedIn.tokens.refresh_token)
     const [first, ...rest] = await startDatabaseIsolates(2, exampleEnv())
 
     const ended = await first!.handle(`${ORIGIN}/protected?tab=1`, signedIn.cookie)
@@ -223,7 +208,7 @@ describe(`database sessions at the edge (Upstash adapter): ${REQUESTS} requests 
     // Later requests pass (no redirect loop, the sign-in page stays reachable) without calling the provider.
     expect((await rest[0]!.handle(`${ORIGIN}/protected`, signedIn.cookie)).status).toBe(200)
     expect((await first!.handle(`${ORIGIN}/api/auth/signin`, signedIn.cookie)).status).toBe(200)
-    expect(await stats(signedIn.login)).toMatchObject({ refreshRequests: 1, reuseDetected: 0 })
+    expect(await hooks().stats(signedIn.login)).toMatchObject({ refreshRequests: 1, reuseDetected: 0 })
 
     // What the page renders next: next-auth's session callback (Node) marks the session.
     const refresher = createAccountRefresher({

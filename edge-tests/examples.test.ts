@@ -23,8 +23,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { findFreePort } from '../local/http-json'
-import { startLocalProvider, type LocalProvider, type RefreshStats } from '../local/oidc-provider'
+import { findFreePort } from '../testkit/http-json'
+import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
+import { providerHooks, type RefreshStats } from '../testkit/provider-hooks'
 import {
   blocksNaming,
   buildExample,
@@ -40,7 +41,7 @@ import {
   type ExampleServer,
   type InstalledExample,
 } from './support/example-apps'
-import { startRedisRest, type CommandStats, type RedisRestServer } from './support/upstash-rest'
+import { startRedisRest, type CommandStats, type RedisRestServer } from '../testkit/upstash-rest'
 
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -145,10 +146,8 @@ afterAll(async () => {
 }, 60_000)
 
 /** The provider's refresh counters. */
-async function providerStats(provider: LocalProvider): Promise<RefreshStats> {
-  const response = await fetch(`${provider.issuer}/__test/stats`, { signal: AbortSignal.timeout(5_000) })
-  if (!response.ok) throw new Error(`provider stats: HTTP ${response.status}`)
-  return (await response.json()) as RefreshStats
+function providerStats(provider: LocalProvider): Promise<RefreshStats> {
+  return providerHooks(provider.issuer).stats()
 }
 
 /** Commands the Redis behind the Upstash REST server received since the last reset. */

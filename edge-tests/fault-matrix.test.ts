@@ -10,9 +10,9 @@
  * session's newest refresh token is still accepted by the provider, except for `invalid_grant`,
  * where the login must have ended cleanly instead.
  *
- * The real parts: the oidc-provider (rotation on every use, reuse detection: local/oidc-provider.ts)
+ * The real parts: the oidc-provider (rotation on every use, reuse detection: testkit/oidc-provider.ts)
  * and redis-server behind the Upstash REST stand-in. The injected parts are named per cell; see
- * edge-tests/support/fault-store.ts and edge-tests/support/fault-provider.ts.
+ * testkit/fault-store.ts and testkit/fault-provider.ts.
  *
  * Each cell prints one JSON line ({fault, variant, providerCalls, reuse, maxLatencyMs, outcome,
  * delivered}); the file ends with a summary table.
@@ -20,8 +20,8 @@
 import type { NextFetchEvent } from 'next/server'
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
 import { createRefreshMiddleware, oidc, upstashStore, type RefreshMiddleware, type RefreshProvider, type UpstashLike } from '../lib'
-import { FaultSwitch, garbageRedis, httpFaultRedis, installFaultFetch, lostLockRedis, lostResultRedis, nullRedis, realRedis, slowRedis, type HttpFault } from './support/fault-store'
-import { providerFetch, type TokenEndpointFault } from './support/fault-provider'
+import { FaultSwitch, garbageRedis, httpFaultRedis, installFaultFetch, lostLockRedis, lostResultRedis, nullRedis, realRedis, slowRedis, type HttpFault } from '../testkit/fault-store'
+import { providerFetch, type TokenEndpointFault } from '../testkit/fault-provider'
 import {
   COOKIE_NAMES,
   SECRET,
@@ -29,7 +29,7 @@ import {
   encodeWith,
   localOidc,
   pageRequest,
-  providerHook,
+  hooks,
   providerStats,
   quietLogger,
   refreshDirectly,
@@ -238,7 +238,7 @@ const STORE_FAULTS: Cell[] = [
       const raw = realRedis(context.url, context.token)
       const wrappers = Array.from({ length: ISOLATES }, () => lostLockRedis(realRedis(context.url, context.token), raw))
       let deleted: Promise<number> | undefined
-      await providerHook('latency', { ms: 300 })
+      await hooks().latency(300)
       return {
         redisFor: (i) => wrappers[i]!.redis,
         onTokenRequest: () => {
@@ -249,7 +249,7 @@ const STORE_FAULTS: Cell[] = [
         verify: () => expect(deleted).toBeDefined(),
         after: async () => {
           expect(await deleted?.catch(() => -1)).toBe(1)
-          await providerHook('latency', { ms: 0 })
+          await hooks().latency(0)
         },
       }
     },
@@ -269,10 +269,10 @@ const STORE_FAULTS: Cell[] = [
     rig: async (context) => {
       const raw = realRedis(context.url, context.token)
       const wrappers = Array.from({ length: ISOLATES }, () => lostResultRedis(realRedis(context.url, context.token), raw))
-      await providerHook('latency', { ms: 300 })
+      await hooks().latency(300)
       return {
         redisFor: (i) => wrappers[i]!.redis,
-        after: () => providerHook('latency', { ms: 0 }),
+        after: () => hooks().latency(0),
         verify: () => expect(wrappers.reduce((sum, wrapper) => sum + wrapper.lost(), 0)).toBeGreaterThan(0),
         // The rotated tokens now live only in the leader isolate's memory (see the report): the
         // next request is sent there. CURRENT BEHAVIOUR, a design limit: a store that loses an
@@ -290,8 +290,8 @@ const PROVIDER_FAULTS: Cell[] = [
     layer: 'provider',
     expected: { expired: { calls: 1, outcome: 'kept' }, 'in-skew': { calls: 1, outcome: 'kept' } },
     rig: async (context) => {
-      await providerHook('fail', { status: 503, count: 100 })
-      return { redisFor: real(context), after: () => providerHook('fail', { status: 503, count: 0 }) }
+      await hooks().fail(503, { count: 100 })
+      return { redisFor: real(context), after: () => hooks().fail(503, { count: 0 }) }
     },
   },
   {
@@ -309,8 +309,8 @@ const PROVIDER_FAULTS: Cell[] = [
     // get the result when it lands (1000 ms, within their 2000 ms deadline).
     expected: { expired: { calls: 1, outcome: 'refreshed', delivered: 30 }, 'in-skew': { calls: 1, outcome: 'refreshed' } },
     rig: async (context) => {
-      await providerHook('latency', { ms: PROVIDER_TIMEOUT_LATENCY_MS })
-      return { redisFor: real(context), after: () => providerHook('latency', { ms: 0 }) }
+      await hooks().latency(PROVIDER_TIMEOUT_LATENCY_MS)
+      return { redisFor: real(context), after: () => hooks().latency(0) }
     },
   },
   {
@@ -362,12 +362,12 @@ afterAll(() => {
 })
 
 async function runCell(cell: Cell, variant: Variant): Promise<CellReport> {
-  await providerHook('reset')
+  await hooks().reset()
   const prefix = `fault-matrix:${crypto.randomUUID()}:`
   const faults = new FaultSwitch()
   const context: CellContext = { prefix, faults, url: inject('redisRestUrl'), token: inject('redisRestToken') }
   const tokens = await signInAtProvider()
-  if (cell.fault === 'provider invalid_grant') await providerHook('revoke', { refresh_token: tokens.refresh_token })
+  if (cell.fault === 'provider invalid_grant') await hooks().revoke(tokens.refresh_token)
   const expiresAt = Math.floor(Date.now() / 1000) + (variant === 'expired' ? -5 : 30)
   const cookies = { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(tokens, { expires_at: expiresAt })) }
   const expected = cell.expected[variant]
@@ -523,7 +523,7 @@ describe('regressions found by the fault matrix', () => {
   }
 
   it('regression: a lock lost while its leader is in flight made a waiter in another isolate lead again: two provider calls with one refresh token, reuse detected, login lost', async () => {
-    await providerHook('reset')
+    await hooks().reset()
     const prefix = `fault-matrix:${crypto.randomUUID()}:`
     const { tokens, cookies } = await expiredSession()
     const raw = realRedis(url(), token())
@@ -531,7 +531,7 @@ describe('regressions found by the fault matrix', () => {
     const faults = new FaultSwitch()
     let deleted: Promise<number> | undefined
     // The leader is in flight for 300 ms; its lock is deleted 100 ms into the call, while B waits.
-    await providerHook('latency', { ms: 300 })
+    await hooks().latency(300)
     try {
       const calls = providerFetch(undefined, () => void (deleted ??= faults.delay(100).then(() => a.loseLock())))
       const first = isolateOn(a.redis, prefix, calls.fetch)(pageRequest('/a', cookies))
@@ -549,18 +549,18 @@ describe('regressions found by the fault matrix', () => {
       expect((await refreshDirectly(sessionA!.refresh_token as string)).status).toBe(200)
     } finally {
       faults.dispose()
-      await providerHook('latency', { ms: 0 })
+      await hooks().latency(0)
     }
   })
 
   it('regression: a result lost right after it was published made the waiters lead again with the spent refresh token: reuse detected, login lost', async () => {
-    await providerHook('reset')
+    await hooks().reset()
     const prefix = `fault-matrix:${crypto.randomUUID()}:`
     const { tokens, cookies } = await expiredSession()
     const raw = realRedis(url(), token())
     const [a, b] = [lostResultRedis(realRedis(url(), token()), raw), lostResultRedis(realRedis(url(), token()), raw)]
     // 200 ms at the provider, so that B is waiting when A publishes.
-    await providerHook('latency', { ms: 200 })
+    await hooks().latency(200)
     try {
       const calls = providerFetch()
       const first = isolateOn(a.redis, prefix, calls.fetch)(pageRequest('/a', cookies))
@@ -579,12 +579,12 @@ describe('regressions found by the fault matrix', () => {
       expect((await providerStats()).reuseDetected).toBe(0)
       expect((await refreshDirectly(sessionA!.refresh_token as string)).status).toBe(200)
     } finally {
-      await providerHook('latency', { ms: 0 })
+      await hooks().latency(0)
     }
   })
 
   it('regression: a fast provider answer published to a slow store was taken for a slow provider: the leader went on without the tokens it had just obtained', async () => {
-    await providerHook('reset')
+    await hooks().reset()
     const prefix = `fault-matrix:${crypto.randomUUID()}:`
     const { tokens, cookies } = await expiredSession()
     const faults = new FaultSwitch()
@@ -610,7 +610,7 @@ describe('regressions found by the fault matrix', () => {
   })
 
   it('a lock whose leader died still lapses with its lease and is taken over (the lost-lock rule does not apply to it)', async () => {
-    await providerHook('reset')
+    await hooks().reset()
     const prefix = `fault-matrix:${crypto.randomUUID()}:`
     const { tokens, cookies } = await expiredSession()
     const { createSealer } = await import('../lib/refresh/sealing')

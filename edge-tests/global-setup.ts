@@ -3,8 +3,8 @@
  * edge tests talk to over HTTP, and hands their addresses to the tests with `inject(...)`.
  *
  * - One oidc-provider with its `/__test/` hooks, access tokens valid 4 seconds, refresh tokens
- *   rotated on every use (see local/oidc-provider.ts).
- * - One redis-server behind an Upstash-REST-compatible server (see support/upstash-rest.ts).
+ *   rotated on every use (see testkit/oidc-provider.ts).
+ * - One redis-server behind an Upstash-REST-compatible server (see testkit/upstash-rest.ts).
  *
  * Files of the `integration` project run one at a time (vitest.config.ts: some hooks are global,
  * such as /__test/reset); within a file, isolate with random key prefixes and a unique `login` per
@@ -13,8 +13,8 @@
  */
 import type { TestProject } from 'vitest/node';
 
-import { DEFAULT_TEST_CLIENT, startLocalProvider } from '../local/oidc-provider.js';
-import { startRedisRest } from './support/upstash-rest.js';
+import { DEFAULT_TEST_CLIENT, startLocalProvider } from '../testkit/oidc-provider';
+import { startRedisRest } from '../testkit/upstash-rest';
 
 /** Access-token lifetime the tests run with (seconds): short, so expiry happens within a test. */
 const ACCESS_TOKEN_TTL_SECONDS = 4;
@@ -52,7 +52,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('redisRestUrl', redis.url);
   project.provide('redisRestToken', redis.token);
 
-  // redis-server is also killed if this process exits without teardown (see support/redis-process.ts).
+  // redis-server is also killed if this process exits without teardown (see testkit/redis-process.ts).
   return async () => {
     await Promise.all([provider.stop(), redis.stop()]);
   };

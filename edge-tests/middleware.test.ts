@@ -12,7 +12,7 @@ import {
   issuer,
   joinSession,
   pageRequest,
-  providerHook,
+  hooks,
   providerStats,
   refreshDirectly,
   sessionPayload,
@@ -44,7 +44,7 @@ async function expiredSession(format: Format = 'next-auth-v4', name = COOKIE_NAM
 }
 
 beforeEach(async () => {
-  await providerHook('reset')
+  await hooks().reset()
 })
 
 it('runs in the edge-runtime VM (the Vercel Edge globals)', () => {
@@ -274,7 +274,7 @@ describe('sessions written by the older recipes', () => {
 describe('failures', () => {
   it('invalid_grant ends the login: page navigations go to sign-in with a same-origin callbackUrl', async () => {
     const { tokens, cookies, name } = await expiredSession()
-    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    await hooks().revoke(tokens.refresh_token)
     const response = await middleware()(pageRequest('/reports?tab=2', cookies))
     expect(response.status).toBe(307)
     const location = new URL(response.headers.get('location')!)
@@ -289,7 +289,7 @@ describe('failures', () => {
 
   it('regression: an ended login found on the sign-in page itself sends the callback home, not back to sign-in', async () => {
     const { tokens, cookies } = await expiredSession()
-    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    await hooks().revoke(tokens.refresh_token)
     const response = await middleware({ signInPath: '/signin' })(pageRequest('/signin?x=1', cookies))
     expect(response.status).toBe(307)
     const location = new URL(response.headers.get('location')!)
@@ -305,7 +305,7 @@ describe('failures', () => {
   ] as const) {
     it(`invalid_grant does not redirect ${kind}: it continues with the error visible to the app`, async () => {
       const { tokens, cookies, name } = await expiredSession()
-      await providerHook('revoke', { refresh_token: tokens.refresh_token })
+      await hooks().revoke(tokens.refresh_token)
       const response = await middleware()(pageRequest(path, cookies, { ...headers }))
       expect(response.status).toBe(200)
       expect(response.headers.get('x-middleware-next')).toBe('1')
@@ -316,7 +316,7 @@ describe('failures', () => {
 
   it('a transient provider failure leaves the cookie untouched, backs off, then refreshes', async () => {
     const { tokens, cookies, name } = await expiredSession()
-    await providerHook('fail', { status: 503, count: 1 })
+    await hooks().fail(503, { count: 1 })
     const handler = middleware()
     const failed = await handler(pageRequest('/', cookies))
     expect(failed.headers.get('x-middleware-next')).toBe('1')
@@ -480,7 +480,7 @@ describe('safe with its defaults', () => {
 
   it('basePath sets the sign-in redirect and the paths unauthorizedApi leaves alone', async () => {
     const { tokens, cookies } = await expiredSession()
-    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    await hooks().revoke(tokens.refresh_token)
     const page = await middleware({ basePath: '/auth' })(pageRequest('/reports?tab=2', cookies))
     expect(page.headers.get('location')).toBe('http://app.test/auth/signin?callbackUrl=%2Freports%3Ftab%3D2')
     const handler = middleware({ basePath: '/api/v1/auth/', unauthorizedApi: true })
@@ -515,7 +515,7 @@ describe('hostile input and misbehaving parts', () => {
   it('regression: a path starting with // or /\\ cannot turn callbackUrl into another origin', async () => {
     for (const path of ['//evil.test/steal', '/\\evil.test/steal']) {
       const { tokens, cookies } = await expiredSession()
-      await providerHook('revoke', { refresh_token: tokens.refresh_token })
+      await hooks().revoke(tokens.refresh_token)
       const request = pageRequest('/', cookies)
       request.nextUrl.pathname = path
       const response = await middleware()(new NextRequest(request.nextUrl, request))

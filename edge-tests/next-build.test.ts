@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { ensureNextBuild, readMiddlewareManifest, ROOT } from './support/next-app'
+import { ensureNextBuild, readMiddlewareManifest, ROOT } from '../testkit/next-app'
 
 describe('next build', () => {
   beforeAll(async () => {

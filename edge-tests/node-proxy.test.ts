@@ -5,10 +5,10 @@
  */
 import { beforeEach, expect, it } from 'vitest'
 import { createRefreshMiddleware } from '../lib'
-import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, forwardedCookies, pageRequest, providerHook, providerStats, sessionPayload, setCookies, signInAtProvider , localOidc } from './support/sessions'
+import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, forwardedCookies, pageRequest, hooks, providerStats, sessionPayload, setCookies, signInAtProvider , localOidc } from './support/sessions'
 
 beforeEach(async () => {
-  await providerHook('reset')
+  await hooks().reset()
 })
 
 it('refreshes an expired session in Node exactly as on the edge', async () => {

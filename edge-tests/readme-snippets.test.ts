@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join, normalize, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { EXAMPLES_DIR } from './support/example-apps'
-import { ROOT } from './support/next-app'
+import { ROOT } from '../testkit/next-app'
 
 const README = join(ROOT, 'README.md')
 const MARKER = /^<!--\s*file:\s*(\S+)\s*-->\s*$/

@@ -7,38 +7,12 @@ import { Redis } from '@upstash/redis';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { describe, expect, inject, it } from 'vitest';
 
-interface TokenResponse {
-  access_token: string;
-  refresh_token: string;
-  id_token: string;
-  expires_in: number;
-  token_type: string;
-  scope: string;
-}
-
-interface Stats {
-  refreshRequests: number;
-  refreshSucceeded: number;
-  refreshFailed: number;
-  reuseDetected: number;
-}
+import { providerHooks, type ProviderTokens } from '../testkit/provider-hooks';
 
 /** A login nobody else uses, so this file's stats and faults are its own. */
 const uniqueLogin = (label: string) => `${label}-${crypto.randomUUID()}`;
 
-async function providerHook<T>(path: string, body: unknown = {}): Promise<T> {
-  const response = await fetch(`${inject('issuer')}/__test/${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(response.status, `/__test/${path}`).toBe(200);
-  return (await response.json()) as T;
-}
-
-async function statsFor(login: string): Promise<Stats> {
-  return (await (await fetch(`${inject('issuer')}/__test/stats?login=${encodeURIComponent(login)}`)).json()) as Stats;
-}
+const hooks = () => providerHooks(inject('issuer'));
 
 async function discovery(): Promise<{ token_endpoint: string; userinfo_endpoint: string; jwks_uri: string }> {
   return (await (await fetch(`${inject('issuer')}/.well-known/openid-configuration`)).json()) as {
@@ -65,7 +39,7 @@ async function userinfo(accessToken: string): Promise<Response> {
 describe('local oidc-provider', () => {
   it('signs in through its own login and consent pages and issues RS256 id_tokens', async () => {
     const login = uniqueLogin('signin');
-    const tokens = await providerHook<TokenResponse>('signin', { login });
+    const tokens = await hooks().signIn({ login });
 
     expect(tokens.token_type).toBe('Bearer');
     expect(tokens.expires_in).toBe(4);
@@ -87,11 +61,11 @@ describe('local oidc-provider', () => {
 
   it('rotates the refresh token on every use and revokes the login when a used one comes back', async () => {
     const login = uniqueLogin('rotation');
-    const first = await providerHook<TokenResponse>('signin', { login });
+    const first = await hooks().signIn({ login });
 
     const rotated = await refresh(first.refresh_token);
     expect(rotated.status).toBe(200);
-    const second = (await rotated.json()) as TokenResponse;
+    const second = (await rotated.json()) as ProviderTokens;
     expect(second.refresh_token).toEqual(expect.any(String));
     expect(second.refresh_token).not.toBe(first.refresh_token);
     expect(second.access_token).not.toBe(first.access_token);
@@ -107,13 +81,13 @@ describe('local oidc-provider', () => {
     expect(await afterRevocation.json()).toMatchObject({ error: 'invalid_grant' });
     expect((await userinfo(second.access_token)).status).toBe(401);
 
-    expect(await statsFor(login)).toEqual({ refreshRequests: 3, refreshSucceeded: 1, refreshFailed: 2, reuseDetected: 1 });
+    expect(await hooks().stats(login)).toEqual({ refreshRequests: 3, refreshSucceeded: 1, refreshFailed: 2, reuseDetected: 1 });
   });
 
   it('answers an injected 503 without using up the refresh token', async () => {
     const login = uniqueLogin('fail');
-    const tokens = await providerHook<TokenResponse>('signin', { login });
-    await providerHook('fail', { status: 503, count: 1, login });
+    const tokens = await hooks().signIn({ login });
+    await hooks().fail(503, { count: 1, login });
 
     const failed = await refresh(tokens.refresh_token);
     expect(failed.status).toBe(503);
@@ -121,32 +95,32 @@ describe('local oidc-provider', () => {
 
     const retried = await refresh(tokens.refresh_token);
     expect(retried.status).toBe(200);
-    expect(await statsFor(login)).toEqual({ refreshRequests: 2, refreshSucceeded: 1, refreshFailed: 1, reuseDetected: 0 });
+    expect(await hooks().stats(login)).toEqual({ refreshRequests: 2, refreshSucceeded: 1, refreshFailed: 1, reuseDetected: 0 });
   });
 
   it('delays token responses by the configured latency', async () => {
     const login = uniqueLogin('latency');
-    const tokens = await providerHook<TokenResponse>('signin', { login });
-    await providerHook('latency', { ms: 400, login });
+    const tokens = await hooks().signIn({ login });
+    await hooks().latency(400, login);
     try {
       const started = performance.now();
       const response = await refresh(tokens.refresh_token);
       expect(response.status).toBe(200);
       expect(performance.now() - started).toBeGreaterThanOrEqual(390);
     } finally {
-      await providerHook('latency', { ms: 0, login });
+      await hooks().latency(0, login);
     }
   });
 
   it('revokes a login through /__test/revoke', async () => {
     const login = uniqueLogin('revoke');
-    const tokens = await providerHook<TokenResponse>('signin', { login });
-    await providerHook('revoke', { refresh_token: tokens.refresh_token });
+    const tokens = await hooks().signIn({ login });
+    await hooks().revoke(tokens.refresh_token);
 
     const response = await refresh(tokens.refresh_token);
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
-    expect((await statsFor(login)).reuseDetected).toBe(0);
+    expect((await hooks().stats(login)).reuseDetected).toBe(0);
   });
 });
 

@@ -8,7 +8,7 @@ import {
   decodeWith,
   encodeWith,
   pageRequest,
-  providerHook,
+  hooks,
   providerStats,
   refreshDirectly,
   sessionPayload,
@@ -36,7 +36,7 @@ async function redisScan(): Promise<string> {
 let prefix = ''
 beforeEach(async () => {
   prefix = `test:${crypto.randomUUID()}:`
-  await providerHook('reset')
+  await hooks().reset()
 })
 
 /** A middleware as one edge isolate would build it: its own memory, the shared Redis. */
@@ -145,7 +145,7 @@ describe('single flight across isolates through Redis', () => {
 
   it('after invalid_grant a dead mark keeps every isolate from presenting that token again', async () => {
     const { tokens, cookies } = await session(-5)
-    await providerHook('revoke', { refresh_token: tokens.refresh_token })
+    await hooks().revoke(tokens.refresh_token)
     const first = await isolate()(pageRequest('/', cookies))
     expect(first.status).toBe(307)
     const second = await isolate()(pageRequest('/', cookies))
@@ -250,13 +250,13 @@ describe('deadlines, slow providers and back-off', () => {
   it('regression: a provider slower than providerTimeoutMs is not abandoned: its rotated tokens reach the next request, no reuse', async () => {
     const { tokens, cookies } = await session(-5)
     const timing = { providerTimeoutMs: 400, storeTimeoutMs: 300, leaseMs: 4000, deadlineMs: 1000 }
-    await providerHook('latency', { ms: 1200 })
+    await hooks().latency(1200)
     const event = collectingEvent()
     const first = await isolate(timing)(pageRequest('/', cookies), event)
     expect(setCookies(first)).toEqual([])
     // The call went on after the request stopped waiting, and published what it got.
     await event.settle()
-    await providerHook('latency', { ms: 0 })
+    await hooks().latency(0)
     const second = await isolate(timing)(pageRequest('/', cookies))
     const refreshed = (await sessionOf(second))!
     expect(refreshed.access_token).not.toBe(tokens.access_token)
@@ -358,7 +358,7 @@ describe('a store someone else can write to', () => {
 
     // A dead mark copied the same way does not end the victim's login either.
     const other = await signInAtProvider()
-    await providerHook('revoke', { refresh_token: other.refresh_token })
+    await hooks().revoke(other.refresh_token)
     await isolate()(pageRequest('/', { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(other, { expires_at: past })) }))
     const deadValue = await raw.get<string>(`${prefix}${await keyOf(other.refresh_token)}`)
     expect(deadValue).toBeTypeOf('string')

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { DEMO_PROVIDER, EnvError, loadEnv, type AppEnv } from '../env'
-import { startLocalProvider, type LocalProvider } from './oidc-provider'
+import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
 
 const APP_HOST = '127.0.0.1'
 const APP_PORT = 3000

@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, createWriteStream, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
-import { ARTIFACTS, ROOT, startNextServer } from './next-app'
+import { ARTIFACTS, ROOT, startNextServer } from '../../testkit/next-app'
 
 /** Where the example apps live in the repository. */
 export const EXAMPLES_DIR = join(ROOT, 'examples')

@@ -8,6 +8,7 @@ import { decode as decodeV4, encode as encodeV4 } from 'next-auth/jwt'
 import { decode as decodeV5, encode as encodeV5 } from 'next-auth-v5/jwt'
 import { inject } from 'vitest'
 import { oidc, type RefreshProvider, type SessionCodec } from '../../lib'
+import { providerHooks, type ProviderHooks, type ProviderTokens, type RefreshStats } from '../../testkit/provider-hooks'
 
 export const SECRET = 'test-secret-with-enough-entropy-0123456789'
 export const ORIGIN = 'http://app.test'
@@ -15,16 +16,15 @@ export const ORIGIN = 'http://app.test'
 /** A logger for tests whose expected warnings (transient failures, outages) would only be noise. */
 export const quietLogger = { warn: () => {}, error: () => {} }
 
-/** The raw token-endpoint response of a real sign-in at the local provider. */
-export interface ProviderTokens {
-  access_token: string
-  refresh_token: string
-  id_token?: string
-  expires_in: number
-}
+export type { ProviderTokens }
 
 export function issuer(): string {
   return inject('issuer')
+}
+
+/** The hooks of the shared test provider (global-setup.ts). */
+export function hooks(): ProviderHooks {
+  return providerHooks(issuer())
 }
 
 /** The library's `oidc()` provider for the local test provider and its confidential client. */
@@ -33,26 +33,28 @@ export function localOidc(): RefreshProvider {
 }
 
 /** Signs in at the real provider (authorization-code flow over HTTP) and returns its token response. */
-export async function signInAtProvider(): Promise<ProviderTokens> {
-  const response = await fetch(`${issuer()}/__test/signin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
-  if (!response.ok) throw new Error(`sign-in failed: ${response.status} ${await response.text()}`)
-  return (await response.json()) as ProviderTokens
+export function signInAtProvider(login?: string): Promise<ProviderTokens> {
+  return hooks().signIn(login === undefined ? {} : { login })
 }
 
-export interface ProviderStats {
-  refreshRequests: number
-  refreshSucceeded: number
-  refreshFailed: number
-  reuseDetected: number
+/** The provider's refresh counters, global or for one login. */
+export function providerStats(login?: string): Promise<RefreshStats> {
+  return hooks().stats(login)
 }
 
-export async function providerStats(): Promise<ProviderStats> {
-  return (await (await fetch(`${issuer()}/__test/stats`)).json()) as ProviderStats
-}
-
-export async function providerHook(path: 'reset' | 'revoke' | 'fail' | 'latency', body: unknown = {}): Promise<void> {
-  const response = await fetch(`${issuer()}/__test/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  if (!response.ok) throw new Error(`/__test/${path} failed: ${response.status}`)
+/** A POST hook by name, with its JSON body (see testkit/provider-hooks.ts for the typed calls). */
+export async function providerHook(path: 'reset' | 'revoke' | 'fail' | 'latency', body: Record<string, unknown> = {}): Promise<void> {
+  const client = hooks()
+  switch (path) {
+    case 'reset':
+      return client.reset()
+    case 'revoke':
+      return client.revoke(String(body.refresh_token))
+    case 'fail':
+      return client.fail(Number(body.status), { ...(body.count === undefined ? {} : { count: Number(body.count) }), ...(typeof body.login === 'string' ? { login: body.login } : {}) })
+    case 'latency':
+      return client.latency(Number(body.ms), typeof body.login === 'string' ? body.login : undefined)
+  }
 }
 
 /** Presents a refresh token straight to the provider's token endpoint, as a check that it is still good. */

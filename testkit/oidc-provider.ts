@@ -11,8 +11,8 @@ import { createServer, type IncomingMessage, type RequestListener, type Server }
 
 import Provider, { type ClientMetadata, type Configuration } from 'oidc-provider';
 
-import { isLoopback, readBody, readJson, sendJson } from './http-json.js';
-import { signInWithCodeFlow } from './oidc-signin.js';
+import { isLoopback, readBody, readJson, sendJson } from './http-json';
+import { signInWithCodeFlow } from './oidc-signin';
 
 /** A client registered at the local provider. */
 export interface LocalClient {

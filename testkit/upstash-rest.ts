@@ -21,9 +21,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 
-import { findFreePort, isLoopback, readJson, sendJson } from '../../local/http-json.js';
-import { RedisProcess } from './redis-process.js';
-import { RedisUnavailableError, RespClient, RespError, type RespValue } from './resp-client.js';
+import { findFreePort, isLoopback, readJson, sendJson } from './http-json';
+import { RedisProcess } from './redis-process';
+import { RedisUnavailableError, RespClient, RespError, type RespValue } from './resp-client';
 
 /** Options for {@link startRedisRest}. */
 export interface RedisRestOptions {

@@ -5,7 +5,7 @@
  */
 import { Redis } from '@upstash/redis'
 import { NextRequest } from 'next/server'
-import { cognito, createRefreshMiddleware, memoryStore, oidc, upstashStore } from '../../lib'
+import { cognito, createRefreshMiddleware, memoryStore, oidc, upstashStore } from '../lib'
 
 /** What the host passes to build one isolate's middleware. */
 export interface IsolateConfig {

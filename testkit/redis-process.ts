@@ -7,8 +7,8 @@ import { accessSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
-import { guardChild, stopChild } from './child-guard.js';
-import { RespClient } from './resp-client.js';
+import { guardChild, stopChild } from './child-guard';
+import { RespClient } from './resp-client';
 
 /** The one-line message thrown when the binary is missing (CI installs it the same way). */
 export const REDIS_NOT_FOUND_MESSAGE = 'redis-server not found: run `apt-get install -y redis-server`';

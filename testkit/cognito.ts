@@ -17,8 +17,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { findFreePort } from '../../local/http-json.js';
-import { guardChild, stopChild } from './child-guard.js';
+import { findFreePort } from './http-json';
+import { guardChild, stopChild } from './child-guard';
 import {
   AMZ_JSON,
   computeSecretHash,
@@ -27,9 +27,9 @@ import {
   type CognitoFront,
   type CognitoFrontOptions,
   type CognitoFrontStats,
-} from './cognito-front.js';
+} from './cognito-front';
 
-export { computeSecretHash, decodeJwtPayload, type CognitoFrontStats } from './cognito-front.js';
+export { computeSecretHash, decodeJwtPayload, type CognitoFrontStats } from './cognito-front';
 
 /** The one-line message thrown when the emulator is not installed. */
 export const COGNITO_LOCAL_NOT_FOUND_MESSAGE = 'cognito-local not found: run `npm ci` (it is a devDependency)';

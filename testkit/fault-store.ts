@@ -3,7 +3,7 @@
  *
  * What is real and what is injected:
  * - The real part is always the same: `@upstash/redis` talking HTTP to the Upstash-REST stand-in
- *   (edge-tests/support/upstash-rest.ts) in front of a real redis-server.
+ *   (testkit/upstash-rest.ts) in front of a real redis-server.
  * - Faults at the HTTP level (5xx, an HTML 200, a fetch that never settles) replace the answer of
  *   the REST endpoint. `@upstash/redis` 1.39 takes no `fetch` option (its HttpClient calls the
  *   global `fetch` at request time; the only alternative is a whole custom `Requester`, which
@@ -19,7 +19,7 @@
  * cell of the matrix.
  */
 import { Redis } from '@upstash/redis'
-import type { UpstashLike } from '../../lib'
+import type { UpstashLike } from '../lib'
 
 /** A real client of the REST stand-in: no retries (the store's own budget decides), no telemetry headers. */
 export function realRedis(url: string, token: string): Redis {

@@ -16,8 +16,8 @@ import { createRequire } from 'node:module'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** Project root (this file is edge-tests/support/next-app.ts). */
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+/** Project root (this file is testkit/next-app.ts). */
+export const ROOT = fileURLToPath(new URL('../', import.meta.url))
 /** Where build and server logs go (gitignored). */
 export const ARTIFACTS = join(ROOT, 'artifacts')
 

@@ -4,7 +4,7 @@
  * the `process.env` each context is given. Only Upstash and the provider are shared.
  */
 import { NextRequest } from 'next/server'
-import { middleware } from '../../examples/database-sessions/middleware'
+import { middleware } from '../examples/database-sessions/middleware'
 
 /** What the host gets back for one request. */
 export interface DatabaseIsolateResponse {

@@ -5,7 +5,7 @@
  * 5xx, latency, revoke) or is answered here without the provider seeing the request (429 with
  * Retry-After, a connection reset, an HTML 200).
  */
-import type { FetchLike } from '../../lib'
+import type { FetchLike } from '../lib'
 
 export type TokenEndpointFault = '429' | 'reset' | 'html-200'
 

@@ -35,7 +35,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { isLoopback, readBody, readJson, sendJson } from '../../local/http-json.js';
+import { isLoopback, readBody, readJson, sendJson } from './http-json';
 
 /** Content type of the AWS JSON 1.1 protocol. */
 export const AMZ_JSON = 'application/x-amz-json-1.1';
