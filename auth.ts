@@ -32,7 +32,11 @@ function nextAuthProvider(provider: ProviderEnv) {
       return CognitoProvider({ clientId: provider.clientId, clientSecret: provider.clientSecret, issuer: provider.issuer })
     case 'google':
       // Without access_type=offline (and prompt=consent) Google issues no refresh token at all.
-      return GoogleProvider({ clientId: provider.clientId, clientSecret: provider.clientSecret, authorization: { params: { ...GOOGLE_AUTHORIZATION_PARAMS } } })
+      return GoogleProvider({
+        clientId: provider.clientId,
+        clientSecret: provider.clientSecret,
+        authorization: { params: { ...GOOGLE_AUTHORIZATION_PARAMS } },
+      })
     case 'oidc': {
       const oidc: OAuthConfig<OidcProfile> = {
         id: 'oidc',

@@ -167,7 +167,12 @@ export function loadEnv(raw: RawEnv = readProcessEnv()): AppEnv {
 
   const cognito = group('Cognito', ['COGNITO_ISSUER', 'COGNITO_CLIENT_ID', 'COGNITO_CLIENT_SECRET'] as const)
   if (cognito && cognitoIssuerOk) {
-    providers.push({ id: 'cognito', issuer: stripSlash(cognito.COGNITO_ISSUER), clientId: cognito.COGNITO_CLIENT_ID, clientSecret: cognito.COGNITO_CLIENT_SECRET })
+    providers.push({
+      id: 'cognito',
+      issuer: stripSlash(cognito.COGNITO_ISSUER),
+      clientId: cognito.COGNITO_CLIENT_ID,
+      clientSecret: cognito.COGNITO_CLIENT_SECRET,
+    })
   }
 
   const google = group('Google', ['AUTH_GOOGLE_ID', 'AUTH_GOOGLE_SECRET'] as const)
@@ -178,17 +183,40 @@ export function loadEnv(raw: RawEnv = readProcessEnv()): AppEnv {
   const scope = value('OIDC_SCOPE') ?? DEFAULT_OIDC_SCOPE
   if (!scope.split(/\s+/).includes('openid')) problems.push(`OIDC_SCOPE is malformed: it must include "openid" (got "${scope}")`)
   if (oidcEnv && oidcIssuerOk) {
-    providers.push({ id: 'oidc', issuer: stripSlash(oidcEnv.OIDC_ISSUER), clientId: oidcEnv.OIDC_CLIENT_ID, clientSecret: oidcEnv.OIDC_CLIENT_SECRET, scope, demo: false })
+    providers.push({
+      id: 'oidc',
+      issuer: stripSlash(oidcEnv.OIDC_ISSUER),
+      clientId: oidcEnv.OIDC_CLIENT_ID,
+      clientSecret: oidcEnv.OIDC_CLIENT_SECRET,
+      scope,
+      demo: false,
+    })
   }
 
-  const anyProviderVariable = (['COGNITO_ISSUER', 'COGNITO_CLIENT_ID', 'COGNITO_CLIENT_SECRET', 'AUTH_GOOGLE_ID', 'AUTH_GOOGLE_SECRET', 'OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const).some(
-    (name) => value(name) !== undefined,
-  )
+  const anyProviderVariable = (
+    [
+      'COGNITO_ISSUER',
+      'COGNITO_CLIENT_ID',
+      'COGNITO_CLIENT_SECRET',
+      'AUTH_GOOGLE_ID',
+      'AUTH_GOOGLE_SECRET',
+      'OIDC_ISSUER',
+      'OIDC_CLIENT_ID',
+      'OIDC_CLIENT_SECRET',
+    ] as const
+  ).some((name) => value(name) !== undefined)
   let demo = false
   if (!anyProviderVariable) {
     if (demoDefaultsAllowed) {
       demo = true
-      providers.push({ id: 'oidc', issuer: DEMO_PROVIDER.issuer, clientId: DEMO_PROVIDER.clientId, clientSecret: DEMO_PROVIDER.clientSecret, scope, demo: true })
+      providers.push({
+        id: 'oidc',
+        issuer: DEMO_PROVIDER.issuer,
+        clientId: DEMO_PROVIDER.clientId,
+        clientSecret: DEMO_PROVIDER.clientSecret,
+        scope,
+        demo: true,
+      })
     } else {
       problems.push(`no sign-in provider is configured: set ${PROVIDER_CHOICES} (or DEMO_DEFAULTS=1 for the local demo provider)`)
     }
@@ -209,7 +237,8 @@ export function loadEnv(raw: RawEnv = readProcessEnv()): AppEnv {
   }
 
   const url = value('NEXTAUTH_URL')
-  if (url !== undefined && !isHttpUrl(url)) problems.push(`NEXTAUTH_URL is malformed: expected an absolute http(s) URL such as https://app.example.com, got "${url}"`)
+  if (url !== undefined && !isHttpUrl(url))
+    problems.push(`NEXTAUTH_URL is malformed: expected an absolute http(s) URL such as https://app.example.com, got "${url}"`)
 
   let upstash: AppEnv['upstash']
   const upstashEnv = group('Upstash Redis', ['UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'] as const)

@@ -4,7 +4,17 @@
  * store and session max age. Edge-safe: Web APIs and `@upstash/redis` only.
  */
 import { Redis } from '@upstash/redis'
-import { cognito, google, memoryStore, oidc, upstashStore, type RefreshEngineOptions, type RefreshMiddlewareOptions, type RefreshProvider, type RefreshStore } from 'next-auth-edge-refresh'
+import {
+  cognito,
+  google,
+  memoryStore,
+  oidc,
+  upstashStore,
+  type RefreshEngineOptions,
+  type RefreshMiddlewareOptions,
+  type RefreshProvider,
+  type RefreshStore,
+} from 'next-auth-edge-refresh'
 import { SESSION_MAX_AGE_SECONDS, type AppEnv } from './env'
 
 /** next-auth's sign-in page (`pages.signIn`), and where the middleware sends a page navigation whose login has ended. */
@@ -14,7 +24,8 @@ export const SIGN_IN_PATH = '/signin'
 export function refreshProviders(env: AppEnv): Record<string, RefreshProvider> {
   const providers: Record<string, RefreshProvider> = {}
   for (const provider of env.providers) {
-    if (provider.id === 'cognito') providers.cognito = cognito({ issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret })
+    if (provider.id === 'cognito')
+      providers.cognito = cognito({ issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret })
     else if (provider.id === 'google') providers.google = google({ clientId: provider.clientId, clientSecret: provider.clientSecret })
     else providers.oidc = oidc({ issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret })
   }

@@ -13,9 +13,9 @@ export default async function HomePage() {
     <section className="panel" data-testid="home" data-signed-in={session ? 'true' : 'false'}>
       <h1>Keep the access token fresh, at the edge</h1>
       <p>
-        Sign in, then open the protected pages. Each one calls the provider&apos;s userinfo endpoint with the access token from the
-        session. The token lives {env.demo ? 'about 30 seconds with the local demo provider' : 'as long as your provider says'}; the
-        middleware refreshes it on the way in, once per refresh token, however many tabs and requests race for it.
+        Sign in, then open the protected pages. Each one calls the provider&apos;s userinfo endpoint with the access token from the session.
+        The token lives {env.demo ? 'about 30 seconds with the local demo provider' : 'as long as your provider says'}; the middleware
+        refreshes it on the way in, once per refresh token, however many tabs and requests race for it.
       </p>
       {env.demo ? (
         <p className="note" data-testid="demo-note">

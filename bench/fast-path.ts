@@ -66,7 +66,12 @@ const noProvider = {
   },
 }
 const refreshMiddleware = (jwt?: SessionCodec) =>
-  createRefreshMiddleware({ secret: SECRET, providers: { oidc: noProvider }, logger: { warn: () => {}, error: () => {} }, ...(jwt ? { jwt } : {}) })
+  createRefreshMiddleware({
+    secret: SECRET,
+    providers: { oidc: noProvider },
+    logger: { warn: () => {}, error: () => {} },
+    ...(jwt ? { jwt } : {}),
+  })
 const bareMiddleware = async (request: NextRequest) => {
   await getToken({ req: request as never, secret: SECRET })
   return NextResponse.next()
@@ -100,7 +105,12 @@ const requestFor = (cookie: string, i = 0) =>
  * requests are built first, untimed, and each is new: its cookie value is a string never hashed
  * before, as in production, where no two requests share one.
  */
-async function perRequestUs(handler: (request: NextRequest) => Promise<NextResponse>, headers: readonly string[], count: number, offset = 0): Promise<{ wall: number; cpu: number }> {
+async function perRequestUs(
+  handler: (request: NextRequest) => Promise<NextResponse>,
+  headers: readonly string[],
+  count: number,
+  offset = 0,
+): Promise<{ wall: number; cpu: number }> {
   const requests = Array.from({ length: count }, (_, i) => requestFor(headers[(offset + i) % headers.length]!, i))
   // Their construction's garbage is collected now, not charged to the requests timed next.
   gc()
@@ -150,7 +160,14 @@ async function ratios(): Promise<void> {
    * Alternating blocks, bare and measured on the same sessions (each block its own new requests),
    * in flipping order so that neither always runs right after the other; one ratio per pair.
    */
-  const pairedRound = async (into: Pair[], measured: RefreshMiddleware, headers: readonly string[], bareBlock: number, measuredBlock: number, offset: number) => {
+  const pairedRound = async (
+    into: Pair[],
+    measured: RefreshMiddleware,
+    headers: readonly string[],
+    bareBlock: number,
+    measuredBlock: number,
+    offset: number,
+  ) => {
     for (let pair = 0; pair < PAIRS_PER_ROUND; pair++) {
       const at = offset + pair * measuredBlock
       let bare: { wall: number; cpu: number }

@@ -53,11 +53,20 @@ const percentile = (values: number[], p: number) => {
 async function fastPath(phase: 'ratios' | 'heap'): Promise<void> {
   const script = fileURLToPath(new URL('./fast-path.ts', import.meta.url))
   await new Promise<void>((resolve) => {
-    execFile(process.execPath, ['--expose-gc', '--import', 'tsx', script, phase], { timeout: FAST_PATH_TIMEOUT_MS, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      for (const line of stdout.split('\n')) if (line.startsWith('{')) console.log(line)
-      if (error) emit({ bench: `fast_path_${phase}`, error: error.killed ? `timed out after ${FAST_PATH_TIMEOUT_MS} ms` : String(stderr || error.message).slice(0, 500) })
-      resolve()
-    })
+    execFile(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', script, phase],
+      { timeout: FAST_PATH_TIMEOUT_MS, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        for (const line of stdout.split('\n')) if (line.startsWith('{')) console.log(line)
+        if (error)
+          emit({
+            bench: `fast_path_${phase}`,
+            error: error.killed ? `timed out after ${FAST_PATH_TIMEOUT_MS} ms` : String(stderr || error.message).slice(0, 500),
+          })
+        resolve()
+      },
+    )
   })
 }
 
@@ -73,7 +82,14 @@ async function sessionCookie(expiresIn: number): Promise<{ cookie: string; refre
   const tokens = await hooks.signIn()
   const jwt = await encode({
     secret: SECRET,
-    token: { sub: 'bench', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token, provider: 'oidc', expires_at: Math.floor(Date.now() / 1000) + expiresIn },
+    token: {
+      sub: 'bench',
+      access_token: tokens.access_token,
+      refresh_token: tokens.refresh_token,
+      id_token: tokens.id_token,
+      provider: 'oidc',
+      expires_at: Math.floor(Date.now() / 1000) + expiresIn,
+    },
   })
   return { cookie: `${NAME}=${jwt}`, refreshToken: tokens.refresh_token }
 }
@@ -111,7 +127,13 @@ try {
     providerLatencies.push(performance.now() - started)
   }
   const providerP50 = percentile(providerLatencies, 50)
-  emit({ bench: 'provider_refresh', samples: PROVIDER_SAMPLES, injected_latency_ms: PROVIDER_LATENCY_MS, p50_ms: providerP50, p99_ms: percentile(providerLatencies, 99) })
+  emit({
+    bench: 'provider_refresh',
+    samples: PROVIDER_SAMPLES,
+    injected_latency_ms: PROVIDER_LATENCY_MS,
+    p50_ms: providerP50,
+    p99_ms: percentile(providerLatencies, 99),
+  })
 
   for (const { isolates, requests } of STORMS) await storm(isolates, requests, providerP50)
 
@@ -127,13 +149,18 @@ try {
     const before = proactive!.redisRequests()
     const response = await proactive!.handle('http://app.test/', skewCookie, true)
     inSkew.push(response.latencyMs)
-    if (response.setCookie.length !== 0 || proactive!.redisRequests() - before > 1) throw new Error('proactive request waited for more than one round trip')
+    if (response.setCookie.length !== 0 || proactive!.redisRequests() - before > 1)
+      throw new Error('proactive request waited for more than one round trip')
     await proactive!.settle()
   }
   const redisTrips: number[] = []
   for (let i = 0; i < 20; i++) {
     const started = performance.now()
-    await fetch(`${redis.url}/pipeline`, { method: 'POST', headers: { authorization: `Bearer ${redis.token}` }, body: JSON.stringify([['MGET', 'a', 'b']]) }).then((r) => r.arrayBuffer())
+    await fetch(`${redis.url}/pipeline`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${redis.token}` },
+      body: JSON.stringify([['MGET', 'a', 'b']]),
+    }).then((r) => r.arrayBuffer())
     redisTrips.push(performance.now() - started)
   }
   const added = percentile(inSkew, 50) - percentile(fresh, 50)
@@ -167,19 +194,44 @@ async function storm(isolateCount: number, requestCount: number, providerP50: nu
   // path once (a storm on another session) before the measured storm. Cold JIT in VMs that share
   // one host thread would otherwise dominate the figures.
   const { cookie: warmCookie } = await sessionCookie(-5)
-  await within(STORM_TIMEOUT_MS, Promise.all(Array.from({ length: requestCount }, (_, i) => isolates[i % isolateCount]!.handle(`http://app.test/warm/${i}`, warmCookie))))
+  await within(
+    STORM_TIMEOUT_MS,
+    Promise.all(
+      Array.from({ length: requestCount }, (_, i) => isolates[i % isolateCount]!.handle(`http://app.test/warm/${i}`, warmCookie)),
+    ),
+  )
   // Baseline: the same concurrent requests with a fresh session (no refresh, no I/O). All
   // isolates share one host thread here, so this is the queueing a real edge, with a CPU per
   // isolate, would not have; the storm's figures include it.
   const { cookie: freshStormCookie } = await sessionCookie(3600)
-  const baseline = await within(STORM_TIMEOUT_MS, Promise.all(Array.from({ length: requestCount }, (_, i) => isolates[i % isolateCount]!.handle(`http://app.test/fresh/${i}`, freshStormCookie))))
-  const baselineP99 = percentile(baseline.map((r) => r.latencyMs), 99)
-  emit({ bench: 'storm_baseline_no_refresh', isolates: isolateCount, requests: requestCount, p50_ms: percentile(baseline.map((r) => r.latencyMs), 50), p99_ms: baselineP99 })
+  const baseline = await within(
+    STORM_TIMEOUT_MS,
+    Promise.all(
+      Array.from({ length: requestCount }, (_, i) => isolates[i % isolateCount]!.handle(`http://app.test/fresh/${i}`, freshStormCookie)),
+    ),
+  )
+  const baselineP99 = percentile(
+    baseline.map((r) => r.latencyMs),
+    99,
+  )
+  emit({
+    bench: 'storm_baseline_no_refresh',
+    isolates: isolateCount,
+    requests: requestCount,
+    p50_ms: percentile(
+      baseline.map((r) => r.latencyMs),
+      50,
+    ),
+    p99_ms: baselineP99,
+  })
   const warmTrips = isolates.map((isolate) => isolate.redisRequests())
   const warmProviderCalls = isolates.map((isolate) => isolate.providerRequests())
   await hooks.reset()
   await hooks.latency(PROVIDER_LATENCY_MS)
-  const responses = await within(STORM_TIMEOUT_MS, Promise.all(Array.from({ length: requestCount }, (_, i) => isolates[i % isolateCount]!.handle(`http://app.test/p/${i}`, cookie))))
+  const responses = await within(
+    STORM_TIMEOUT_MS,
+    Promise.all(Array.from({ length: requestCount }, (_, i) => isolates[i % isolateCount]!.handle(`http://app.test/p/${i}`, cookie))),
+  )
   const latencies = responses.map((response) => response.latencyMs)
   const sessions = await Promise.all(
     responses.map(async (response) => {

@@ -5,7 +5,14 @@
  */
 import { Redis } from '@upstash/redis'
 import { describe, expect, inject, it } from 'vitest'
-import { createAccountRefresher, upstashStore, type AccountAccess, type AccountRefresherOptions, type AccountTokenWrite, type StoredAccount } from '../lib'
+import {
+  createAccountRefresher,
+  upstashStore,
+  type AccountAccess,
+  type AccountRefresherOptions,
+  type AccountTokenWrite,
+  type StoredAccount,
+} from '../lib'
 import { hooks, localOidc, quietLogger, SECRET } from './support/sessions'
 
 /** An accounts table: rows by user, a write log, and switches to make saves fail or hang. */
@@ -26,7 +33,12 @@ function accountTable(row: StoredAccount) {
       }
       const current = rows.get(write.userId)
       if (!current || (write.previousRefreshToken !== undefined && current.refresh_token !== write.previousRefreshToken)) return false
-      rows.set(write.userId, { ...current, access_token: write.access_token, expires_at: write.expires_at, refresh_token: write.refresh_token })
+      rows.set(write.userId, {
+        ...current,
+        access_token: write.access_token,
+        expires_at: write.expires_at,
+        refresh_token: write.refresh_token,
+      })
       writes.push(write)
       return true
     },
@@ -75,7 +87,9 @@ describe('account refresher (database sessions)', () => {
     expect(table.writes).toHaveLength(1)
     const row = table.rows.get(login)!
     expect(row.refresh_token).not.toBe(tokens.refresh_token)
-    expect(new Set(results.map((result) => (result.reason === 'refreshed' ? result.account.access_token : null)))).toEqual(new Set([row.access_token]))
+    expect(new Set(results.map((result) => (result.reason === 'refreshed' ? result.account.access_token : null)))).toEqual(
+      new Set([row.access_token]),
+    )
     expect(await processes[0]!.refresh(login)).toMatchObject({ reason: 'fresh' })
   })
 
@@ -112,7 +126,15 @@ describe('account refresher (database sessions)', () => {
 
     // Signing in again: next-auth leaves the old row as it is, the sign-in event writes the new tokens.
     const again = await hooks().signIn({ login })
-    expect(await refresher.saveSignIn(login, { provider: 'oidc', providerAccountId: login, access_token: again.access_token, refresh_token: again.refresh_token, expires_in: 4 })).toBe(true)
+    expect(
+      await refresher.saveSignIn(login, {
+        provider: 'oidc',
+        providerAccountId: login,
+        access_token: again.access_token,
+        refresh_token: again.refresh_token,
+        expires_in: 4,
+      }),
+    ).toBe(true)
     expect(await refresher.refresh(login)).toMatchObject({ reason: 'fresh' })
   })
 
@@ -126,6 +148,8 @@ describe('account refresher (database sessions)', () => {
   })
 
   it('rejects a lease too short for the provider call plus the account save', () => {
-    expect(() => createAccountRefresher(options(accountTable({ userId: 'u', provider: 'oidc', providerAccountId: 'u' }).access, { leaseMs: 7000 }))).toThrow(/3 × storeTimeoutMs/)
+    expect(() =>
+      createAccountRefresher(options(accountTable({ userId: 'u', provider: 'oidc', providerAccountId: 'u' }).access, { leaseMs: 7000 })),
+    ).toThrow(/3 × storeTimeoutMs/)
   })
 })

@@ -30,7 +30,16 @@ import { ARTIFACTS, ROOT, ensureNextBuild, startNextServer, type NextServer } fr
 import { startRedisRest, type RedisRestServer } from '../testkit/upstash-rest'
 
 const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 
 /** Access-token lifetime at the provider, seconds. */
 const TTL_SECONDS = 10
@@ -157,7 +166,8 @@ function watch(page: Page): void {
   page.on('framenavigated', (frame) => {
     if (frame !== page.mainFrame()) return
     const url = new URL(frame.url())
-    if (url.pathname === '/signin' || url.pathname.startsWith('/api/auth/signin') || url.origin === provider.issuer) signInVisits.push(frame.url())
+    if (url.pathname === '/signin' || url.pathname.startsWith('/api/auth/signin') || url.origin === provider.issuer)
+      signInVisits.push(frame.url())
   })
 }
 
@@ -236,7 +246,7 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true })
   }, 60_000)
 
-  it('signs in through the provider\'s real login and consent pages', async () => {
+  it("signs in through the provider's real login and consent pages", async () => {
     const page = context.pages()[0] ?? (await context.newPage())
     await page.goto(`${appA.url}/`)
     expect(await page.getByTestId('home').getAttribute('data-signed-in')).toBe('false')
@@ -270,7 +280,8 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     const tab2 = await context.newPage()
     await resetStats()
     const observations: Observation[] = []
-    const record = (fingerprint: string, expiresAt: number | undefined, where: string) => observations.push({ t: Date.now(), fingerprint, expiresAt, where })
+    const record = (fingerprint: string, expiresAt: number | undefined, where: string) =>
+      observations.push({ t: Date.now(), fingerprint, expiresAt, where })
 
     await tab2.goto(`${appA.url}/protected/other`)
     const first = await readState(tab2, '/protected/other')
@@ -308,7 +319,8 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
         expectHealthy(state, `${label} reload`)
         record(state.fingerprint, state.expiresAt, `${label} reload`)
       } else {
-        const result = kind === 'action' ? await probe(tab, 'run-action', 'action-result') : await probe(tab, 'call-api-me', 'api-me-result')
+        const result =
+          kind === 'action' ? await probe(tab, 'run-action', 'action-result') : await probe(tab, 'call-api-me', 'api-me-result')
         expect(result.status, `${label} ${kind}: userinfo status`).toBe('200')
         expect(result.sub, `${label} ${kind}: userinfo sub`).toBe(LOGIN)
         record(result.fingerprint, undefined, `${label} ${kind}`)
@@ -327,17 +339,24 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     const tokens: Observation[] = []
     for (const observation of observations) {
       if (tokens.at(-1)?.fingerprint === observation.fingerprint) continue
-      expect(tokens.map((token) => token.fingerprint), `token ${observation.fingerprint} came back at ${observation.where}`).not.toContain(observation.fingerprint)
+      expect(
+        tokens.map((token) => token.fingerprint),
+        `token ${observation.fingerprint} came back at ${observation.where}`,
+      ).not.toContain(observation.fingerprint)
       tokens.push(observation)
     }
     // No token was replaced before its refresh window opened (one refresh per lifetime, not per tab).
     for (let index = 1; index < tokens.length; index++) {
-      const previous = observations.find((observation) => observation.fingerprint === tokens[index - 1]!.fingerprint && observation.expiresAt !== undefined)
+      const previous = observations.find(
+        (observation) => observation.fingerprint === tokens[index - 1]!.fingerprint && observation.expiresAt !== undefined,
+      )
       if (previous?.expiresAt !== undefined) expect(tokens[index]!.t / 1000).toBeGreaterThanOrEqual(previous.expiresAt - SKEW_SECONDS - 1)
     }
 
     const summary = `${steps} steps in ${elapsedSeconds.toFixed(1)} s, ${tokens.length} tokens, provider ${JSON.stringify(result)}, prefetches ${prefetches.length}`
-    console.info(`[journey] ${summary}, ${((Date.now() / 1000 - (first.expiresAt - TTL_SECONDS)) / TTL_SECONDS).toFixed(2)} lifetimes since the first token`)
+    console.info(
+      `[journey] ${summary}, ${((Date.now() / 1000 - (first.expiresAt - TTL_SECONDS)) / TTL_SECONDS).toFixed(2)} lifetimes since the first token`,
+    )
     expect(elapsedSeconds, summary).toBeGreaterThanOrEqual(JOURNEY_LIFETIMES * TTL_SECONDS)
     expect(result.reuseDetected, summary).toBe(0)
     expect(result.refreshFailed, summary).toBe(0)
@@ -346,7 +365,9 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     // …and that is one per access-token lifetime elapsed since the first token was issued, give or
     // take one: not one per tab, per request or per prefetch.
     const lifetimesElapsed = (Date.now() / 1000 - (first.expiresAt - TTL_SECONDS)) / TTL_SECONDS
-    expect(Math.abs(result.refreshRequests - lifetimesElapsed), `${summary}, ${lifetimesElapsed.toFixed(2)} lifetimes`).toBeLessThanOrEqual(1)
+    expect(Math.abs(result.refreshRequests - lifetimesElapsed), `${summary}, ${lifetimesElapsed.toFixed(2)} lifetimes`).toBeLessThanOrEqual(
+      1,
+    )
     expect(tokens.length, summary).toBeGreaterThanOrEqual(JOURNEY_LIFETIMES)
     expect(prefetches.length, 'next/link prefetches went through the middleware').toBeGreaterThan(0)
     expect(signInVisits, summary).toEqual([])
@@ -354,7 +375,8 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     expect(afterShot).toBe(true)
     // The README's picture is a tracked file: refreshed on request only, so a test run leaves the
     // work tree clean.
-    if (process.env.UPDATE_README_SCREENSHOT === '1') copyFileSync(join(SCREENSHOTS, 'protected-after-refresh.png'), join(ROOT, 'docs', 'protected-page.png'))
+    if (process.env.UPDATE_README_SCREENSHOT === '1')
+      copyFileSync(join(SCREENSHOTS, 'protected-after-refresh.png'), join(ROOT, 'docs', 'protected-page.png'))
   }, 120_000)
 
   it('two next start servers sharing only Redis, hit at once across an expiry: one refresh, the session goes on', async () => {
@@ -386,7 +408,11 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     expect(after.reuseDetected).toBe(0)
 
     // Alternate between the servers within the new token's life: nothing more to refresh.
-    for (const [tab, app, path] of [[tab1, appA, '/protected'], [tab2, appB, '/protected/other'], [tab1, appA, '/protected/other']] as const) {
+    for (const [tab, app, path] of [
+      [tab1, appA, '/protected'],
+      [tab2, appB, '/protected/other'],
+      [tab1, appA, '/protected/other'],
+    ] as const) {
       if (nowSeconds() >= afterA.expiresAt - SKEW_SECONDS) break
       await tab.goto(`${app.url}${path}`)
       const state = await readState(tab, path)

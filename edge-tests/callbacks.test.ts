@@ -1,6 +1,19 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import { createRefreshMiddleware, memoryStore, refreshCallbacks, type SignInAccount } from '../lib'
-import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, pageRequest, hooks, providerStats, sessionPayload, setCookies, signInAtProvider, quietLogger , localOidc } from './support/sessions'
+import {
+  COOKIE_NAMES,
+  SECRET,
+  decodeWith,
+  encodeWith,
+  pageRequest,
+  hooks,
+  providerStats,
+  sessionPayload,
+  setCookies,
+  signInAtProvider,
+  quietLogger,
+  localOidc,
+} from './support/sessions'
 
 const providers = () => ({ oidc: localOidc() })
 
@@ -15,9 +28,22 @@ describe('refreshCallbacks', () => {
     const before = Math.floor(Date.now() / 1000)
     const token = await jwt({
       token: { sub: 'alice', name: 'alice', email: 'alice@example.test' },
-      account: { provider: 'oidc', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token!, expires_in: tokens.expires_in },
+      account: {
+        provider: 'oidc',
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        id_token: tokens.id_token!,
+        expires_in: tokens.expires_in,
+      },
     })
-    expect(token).toMatchObject({ sub: 'alice', email: 'alice@example.test', provider: 'oidc', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token })
+    expect(token).toMatchObject({
+      sub: 'alice',
+      email: 'alice@example.test',
+      provider: 'oidc',
+      access_token: tokens.access_token,
+      refresh_token: tokens.refresh_token,
+      id_token: tokens.id_token,
+    })
     expect(token.expires_at).toBeGreaterThanOrEqual(before + tokens.expires_in)
     expect(token.expires_at).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + tokens.expires_in)
 
@@ -28,9 +54,15 @@ describe('refreshCallbacks', () => {
   it('session exposes error and expiry, and the access token only when asked', async () => {
     const expiresAt = Math.floor(Date.now() / 1000) + 3600
     const token = { sub: 'alice', access_token: 'opaque', expires_at: expiresAt, error: 'RefreshTokenError' }
-    const hidden = await refreshCallbacks({ secret: SECRET, providers: providers() }).session({ session: { user: { name: 'alice' } }, token })
+    const hidden = await refreshCallbacks({ secret: SECRET, providers: providers() }).session({
+      session: { user: { name: 'alice' } },
+      token,
+    })
     expect(hidden).toEqual({ user: { name: 'alice' }, error: 'RefreshTokenError', expiresAt })
-    const shown = await refreshCallbacks({ secret: SECRET, providers: providers(), exposeAccessToken: true }).session({ session: {}, token })
+    const shown = await refreshCallbacks({ secret: SECRET, providers: providers(), exposeAccessToken: true }).session({
+      session: {},
+      token,
+    })
     expect(shown.accessToken).toBe('opaque')
   })
 
@@ -85,7 +117,7 @@ describe('refreshCallbacks', () => {
     expect(stats.refreshRequests).toBe(2)
   })
 
-  it('regression: with its default skew the jwt callback leaves a token inside the middleware\'s skew window alone', async () => {
+  it("regression: with its default skew the jwt callback leaves a token inside the middleware's skew window alone", async () => {
     // A server component's auth() used to refresh with the middleware's 60 s skew while the
     // middleware refreshed the same token: two refreshes of one token, reuse detected, login lost.
     const tokens = await signInAtProvider()
@@ -95,7 +127,7 @@ describe('refreshCallbacks', () => {
     expect((await providerStats()).refreshRequests).toBe(0)
   })
 
-  it('wraps the app\'s own jwt and session callbacks and keeps their fields, at sign-in and after a refresh', async () => {
+  it("wraps the app's own jwt and session callbacks and keeps their fields, at sign-in and after a refresh", async () => {
     const tokens = await signInAtProvider()
     const { jwt, session } = refreshCallbacks(
       { secret: SECRET, providers: providers(), logger: quietLogger },
@@ -110,7 +142,13 @@ describe('refreshCallbacks', () => {
     )
     const signedIn = await jwt({
       token: { sub: 'alice' },
-      account: { provider: 'oidc', access_token: tokens.access_token, refresh_token: tokens.refresh_token, id_token: tokens.id_token!, expires_at: Math.floor(Date.now() / 1000) - 5 },
+      account: {
+        provider: 'oidc',
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        id_token: tokens.id_token!,
+        expires_at: Math.floor(Date.now() / 1000) - 5,
+      },
     })
     expect(signedIn).toMatchObject({ sub: 'alice', access_token: tokens.access_token, idToken: tokens.id_token, role: 'admin' })
 
@@ -118,7 +156,12 @@ describe('refreshCallbacks', () => {
     expect(refreshed.access_token).not.toBe(tokens.access_token)
     expect(refreshed.role).toBe('admin')
     const visible = await session({ session: { user: { name: 'alice' } }, token: refreshed })
-    expect(visible).toMatchObject({ user: { name: 'alice' }, accessToken: refreshed.access_token, role: 'admin', expiresAt: refreshed.expires_at })
+    expect(visible).toMatchObject({
+      user: { name: 'alice' },
+      accessToken: refreshed.access_token,
+      role: 'admin',
+      expiresAt: refreshed.expires_at,
+    })
     expect((await providerStats()).refreshRequests).toBe(1)
   })
 })

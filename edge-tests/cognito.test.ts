@@ -41,7 +41,9 @@ const past = () => Math.floor(Date.now() / 1000) - 5
 const quiet = { warn: () => {}, error: () => {} }
 
 function request(path: string, cookie: string): NextRequest {
-  return new NextRequest(new URL(path, 'http://app.test'), { headers: { cookie: `${NAME}=${cookie}`, accept: 'text/html', 'sec-fetch-mode': 'navigate' } })
+  return new NextRequest(new URL(path, 'http://app.test'), {
+    headers: { cookie: `${NAME}=${cookie}`, accept: 'text/html', 'sec-fetch-mode': 'navigate' },
+  })
 }
 
 function middleware(overrides: Partial<RefreshMiddlewareOptions>) {
@@ -51,7 +53,10 @@ function middleware(overrides: Partial<RefreshMiddlewareOptions>) {
 async function sessionOf(response: Response): Promise<Record<string, unknown> | null> {
   const line = response.headers.getSetCookie().find((cookie) => cookie.startsWith(`${NAME}=`))
   if (!line) return null
-  return (await decode({ token: decodeURIComponent(line.slice(NAME.length + 1).split(';')[0]!), secret: SECRET })) as Record<string, unknown> | null
+  return (await decode({ token: decodeURIComponent(line.slice(NAME.length + 1).split(';')[0]!), secret: SECRET })) as Record<
+    string,
+    unknown
+  > | null
 }
 
 /** The session `refreshCallbacks` writes after a Cognito sign-in. */
@@ -70,7 +75,13 @@ async function signedInCookie(kind: 'secret' | 'public', overrides: Record<strin
 }
 
 describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () => {
-  const provider = () => cognito({ flow: 'initiate-auth', endpoint: env.endpoint, clientId: env.secretClient.clientId, clientSecret: env.secretClient.clientSecret })
+  const provider = () =>
+    cognito({
+      flow: 'initiate-auth',
+      endpoint: env.endpoint,
+      clientId: env.secretClient.clientId,
+      clientSecret: env.secretClient.clientSecret,
+    })
 
   it('50 parallel requests with one expired session: 1 InitiateAuth with a correct SECRET_HASH, the cookie rewritten, the refresh token kept', async () => {
     const { tokens, cookie } = await signedInCookie('secret')
@@ -91,8 +102,16 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
   it('a wrong client secret is a configuration error: logged, no logout, no retry loop', async () => {
     const { cookie } = await signedInCookie('secret')
     const warnings: string[] = []
-    const wrong = cognito({ flow: 'initiate-auth', endpoint: env.endpoint, clientId: env.secretClient.clientId, clientSecret: 'not-the-secret' })
-    const handler = middleware({ providers: { cognito: wrong }, logger: { warn: (message: string) => void warnings.push(message), error: () => {} } })
+    const wrong = cognito({
+      flow: 'initiate-auth',
+      endpoint: env.endpoint,
+      clientId: env.secretClient.clientId,
+      clientSecret: 'not-the-secret',
+    })
+    const handler = middleware({
+      providers: { cognito: wrong },
+      logger: { warn: (message: string) => void warnings.push(message), error: () => {} },
+    })
     for (let i = 0; i < 5; i++) {
       const response = await handler(request('/', cookie))
       expect(response.status).toBe(200)
@@ -108,7 +127,11 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
   for (const status of [500, 429]) {
     it(`HTTP ${status} from Cognito (${status === 500 ? 'InternalErrorException' : 'TooManyRequestsException'}) is transient: the session kept, the token rests, then refreshes`, async () => {
       const { tokens, cookie } = await signedInCookie('secret')
-      const fail = await fetch(`${env.endpoint}/__test/fail`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status, count: 1 }) })
+      const fail = await fetch(`${env.endpoint}/__test/fail`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ status, count: 1 }),
+      })
       expect(fail.status).toBe(200)
       const handler = middleware({ providers: { cognito: provider() }, retryAfterMs: 300 })
       const first = await handler(request('/', cookie))
@@ -126,7 +149,11 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
 
   it('RevokeToken: the next navigation goes to sign-in with RefreshTokenError', async () => {
     const { tokens, cookie } = await signedInCookie('secret')
-    const revoked = await callCognito(env.endpoint, 'RevokeToken', { Token: tokens.RefreshToken, ClientId: env.secretClient.clientId, ClientSecret: env.secretClient.clientSecret })
+    const revoked = await callCognito(env.endpoint, 'RevokeToken', {
+      Token: tokens.RefreshToken,
+      ClientId: env.secretClient.clientId,
+      ClientSecret: env.secretClient.clientSecret,
+    })
     expect(revoked.status).toBe(200)
     const response = await middleware({ providers: { cognito: provider() } })(request('/reports', cookie))
     expect(response.status).toBe(307)
@@ -138,7 +165,12 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
     const tokens = await env.signIn('secret')
     const expiresAt = Math.floor(Date.now() / 1000) + ACCESS_TOKEN_SECONDS
     // Its jwt callback: accessTokenExpires = Date.now() + account.expires_at * 1000.
-    const legacy = { accessToken: tokens.AccessToken, refreshToken: tokens.RefreshToken, accessTokenExpires: Date.now() + expiresAt * 1000, user: { id: 'x', name: 'test-user' } }
+    const legacy = {
+      accessToken: tokens.AccessToken,
+      refreshToken: tokens.RefreshToken,
+      accessTokenExpires: Date.now() + expiresAt * 1000,
+      user: { id: 'x', name: 'test-user' },
+    }
     const cookie = await encode({ token: legacy, secret: SECRET })
     // Its access token has expired by then: the token's own exp decides, not the stored expiry.
     const later = Date.now() + (ACCESS_TOKEN_SECONDS + 5) * 1000
@@ -165,7 +197,9 @@ describe('get-tokens: GetTokensFromRefreshToken with rotation', () => {
       prefix: `cognito:${crypto.randomUUID()}:`,
       cognitoGetTokens: { endpoint: env.endpoint, clientId: env.secretClient.clientId, clientSecret: env.secretClient.clientSecret },
     })
-    const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => isolates[i % 8]!.handle(`http://app.test/p/${i}`, `${NAME}=${cookie}`)))
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => isolates[i % 8]!.handle(`http://app.test/p/${i}`, `${NAME}=${cookie}`)),
+    )
     const rotated = new Set<string | undefined>()
     for (const response of responses) {
       const value = sessionCookieValue(response.setCookie, NAME)
@@ -178,7 +212,11 @@ describe('get-tokens: GetTokensFromRefreshToken with rotation', () => {
     expect(newRefreshToken).not.toBe(tokens.RefreshToken)
     expect((await env.stats()).getTokensFromRefreshToken).toBe(1)
 
-    const after = await callCognito(env.endpoint, 'GetTokensFromRefreshToken', { RefreshToken: newRefreshToken, ClientId: env.secretClient.clientId, ClientSecret: env.secretClient.clientSecret })
+    const after = await callCognito(env.endpoint, 'GetTokensFromRefreshToken', {
+      RefreshToken: newRefreshToken,
+      ClientId: env.secretClient.clientId,
+      ClientSecret: env.secretClient.clientSecret,
+    })
     expect(after.status).toBe(200)
     expect((await env.stats()).reuseDetected).toBe(0)
   })
@@ -188,10 +226,16 @@ describe('token-endpoint: /oauth2/token with an explicit tokenEndpoint', () => {
   for (const kind of ['secret', 'public'] as const) {
     it(`refreshes through the token endpoint (${kind} client), expires_at from the JWT's own exp`, async () => {
       const { tokens, cookie } = await signedInCookie(kind)
-      const client = kind === 'secret' ? { clientId: env.secretClient.clientId, clientSecret: env.secretClient.clientSecret } : { clientId: env.publicClient.clientId }
+      const client =
+        kind === 'secret'
+          ? { clientId: env.secretClient.clientId, clientSecret: env.secretClient.clientSecret }
+          : { clientId: env.publicClient.clientId }
       const provider = cognito({ issuer: env.issuer, tokenEndpoint: `${env.endpoint}/oauth2/token`, ...client })
       const warnings: string[] = []
-      const response = await middleware({ providers: { cognito: provider }, logger: { warn: (message: string) => void warnings.push(message), error: (message: string) => void warnings.push(message) } })(request('/', cookie))
+      const response = await middleware({
+        providers: { cognito: provider },
+        logger: { warn: (message: string) => void warnings.push(message), error: (message: string) => void warnings.push(message) },
+      })(request('/', cookie))
       const session = await sessionOf(response)
       expect(warnings).toEqual([])
       expect(session!.access_token).not.toBe(tokens.AccessToken)
@@ -204,7 +248,12 @@ describe('token-endpoint: /oauth2/token with an explicit tokenEndpoint', () => {
     const tokens = await env.signIn('secret')
     const legacy = { accessToken: tokens.AccessToken, refreshToken: tokens.RefreshToken, accessTokenExpires: past(), user: { id: 'x' } }
     const cookie = await encode({ token: legacy, secret: SECRET })
-    const provider = cognito({ issuer: env.issuer, tokenEndpoint: `${env.endpoint}/oauth2/token`, clientId: env.secretClient.clientId, clientSecret: env.secretClient.clientSecret })
+    const provider = cognito({
+      issuer: env.issuer,
+      tokenEndpoint: `${env.endpoint}/oauth2/token`,
+      clientId: env.secretClient.clientId,
+      clientSecret: env.secretClient.clientSecret,
+    })
     const session = (await sessionOf(await middleware({ providers: { cognito: provider } })(request('/', cookie))))!
     // Written back under its own names, in seconds as it stored them.
     expect(session.accessToken).not.toBe(tokens.AccessToken)

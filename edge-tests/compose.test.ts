@@ -44,7 +44,11 @@ async function expiredCookie(format: Format = 'next-auth-v4') {
 /** A NextFetchEvent stand-in: middleware only ever calls waitUntil on it. */
 function fetchEvent(): NextFetchEvent {
   const pending: Promise<unknown>[] = []
-  return { waitUntil: (promise: Promise<unknown>) => void pending.push(promise), sourcePage: '/', request: undefined } as unknown as NextFetchEvent
+  return {
+    waitUntil: (promise: Promise<unknown>) => void pending.push(promise),
+    sourcePage: '/',
+    request: undefined,
+  } as unknown as NextFetchEvent
 }
 
 beforeEach(async () => {
@@ -82,7 +86,10 @@ describe('withRefresh with plain app middleware', () => {
     for (const [kind, answer] of Object.entries(answers)) {
       const { cookies } = await expiredCookie()
       const response = await withRefresh(refresh(), answer)(pageRequest('/x', cookies), fetchEvent())
-      expect(setCookies(response).map((c) => c.name), kind).toEqual([V4])
+      expect(
+        setCookies(response).map((c) => c.name),
+        kind,
+      ).toEqual([V4])
       if (kind === 'rewrite') {
         expect(response.headers.get('x-middleware-rewrite')).toContain('/elsewhere')
         expect(forwardedCookies(response)?.[V4], kind).toBe(setCookies(response)[0]!.value)
@@ -100,7 +107,7 @@ describe('withRefresh with plain app middleware', () => {
     expect(forwardedCookies(response)?.[V4]).toBe(setCookies(response)[0]!.value)
   })
 
-  it('an ended login\'s redirect to sign-in wins: the app middleware does not run', async () => {
+  it("an ended login's redirect to sign-in wins: the app middleware does not run", async () => {
     const { tokens, cookies } = await expiredCookie()
     await hooks().revoke(tokens.refresh_token)
     let ran = false
@@ -115,7 +122,9 @@ describe('withRefresh with plain app middleware', () => {
 
   it('a fresh session passes to the app middleware with nothing added', async () => {
     const tokens = await signInAtProvider()
-    const cookies = { [V4]: await encodeWith('next-auth-v4', V4, sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) + 3600 })) }
+    const cookies = {
+      [V4]: await encodeWith('next-auth-v4', V4, sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) + 3600 })),
+    }
     const response = await withRefresh(refresh(), () => NextResponse.json({ fine: true }))(pageRequest('/x', cookies), fetchEvent())
     expect(setCookies(response)).toEqual([])
     expect(response.headers.get('cache-control')).toBeNull()
@@ -157,7 +166,10 @@ describe('withRefresh in front of Auth.js v5 auth', () => {
 
   it('the authorized callback still stops a request without a session', async () => {
     const { auth } = authjs()
-    const response = await withRefresh(refresh({ basePath: '/auth', jwt: AUTHJS_V5_CODEC }), auth)(pageRequest('/dashboard', {}, proxyHeaders), fetchEvent())
+    const response = await withRefresh(refresh({ basePath: '/auth', jwt: AUTHJS_V5_CODEC }), auth)(
+      pageRequest('/dashboard', {}, proxyHeaders),
+      fetchEvent(),
+    )
     expect([302, 307]).toContain(response.status)
     expect(new URL(response.headers.get('location')!).pathname).toBe('/auth/signin')
   })
@@ -170,7 +182,10 @@ describe('withRefresh in front of Auth.js v5 auth', () => {
       seen = request.auth
       return NextResponse.next()
     })
-    const response = await withRefresh(refresh({ basePath: '/auth', jwt: AUTHJS_V5_CODEC }), app)(pageRequest('/dashboard', cookies, proxyHeaders), fetchEvent())
+    const response = await withRefresh(refresh({ basePath: '/auth', jwt: AUTHJS_V5_CODEC }), app)(
+      pageRequest('/dashboard', cookies, proxyHeaders),
+      fetchEvent(),
+    )
     expect(seen).toBeTruthy()
     const written = setCookies(response).filter((cookie) => cookie.name === V5)
     expect(written).toHaveLength(1)

@@ -1,7 +1,17 @@
 // @vitest-environment node
 import { beforeEach, describe, expect, it, inject } from 'vitest'
 import { startIsolates, sessionCookieValue, type IsolateConfig } from '../testkit/isolates'
-import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, hooks, providerStats, refreshDirectly, sessionPayload, signInAtProvider } from './support/sessions'
+import {
+  COOKIE_NAMES,
+  SECRET,
+  decodeWith,
+  encodeWith,
+  hooks,
+  providerStats,
+  refreshDirectly,
+  sessionPayload,
+  signInAtProvider,
+} from './support/sessions'
 
 const NAME = COOKIE_NAMES['next-auth-v4'].plain
 const ISOLATES = 8
@@ -73,7 +83,9 @@ describe(`cross-isolate storm: ${REQUESTS} requests over ${ISOLATES} EdgeVM isol
     expect(stats.refreshRequests).toBeLessThanOrEqual(ISOLATES)
     expect(stats.reuseDetected).toBeGreaterThan(0)
     // Reuse detection revoked the grant: no refresh token any isolate ended up with still works.
-    const survivors = new Set(sessions.map((session) => session?.refresh_token).filter((token): token is string => typeof token === 'string'))
+    const survivors = new Set(
+      sessions.map((session) => session?.refresh_token).filter((token): token is string => typeof token === 'string'),
+    )
     for (const refreshToken of survivors) expect((await refreshDirectly(refreshToken)).status).not.toBe(200)
     expect(sessions.some((session) => session?.error === 'RefreshTokenError')).toBe(true)
   })

@@ -94,7 +94,14 @@ async function signInThroughAdapter(): Promise<SignedIn> {
   })
   const sessionToken = crypto.randomUUID()
   await adapter.createSession!({ sessionToken, userId: user.id, expires: new Date(Date.now() + 30 * 24 * 60 * 60 * 1000) })
-  return { login, userId: user.id, providerAccountId, accountKey: `user:account:oidc:${providerAccountId}`, cookie: `next-auth.session-token=${sessionToken}`, tokens }
+  return {
+    login,
+    userId: user.id,
+    providerAccountId,
+    accountKey: `user:account:oidc:${providerAccountId}`,
+    cookie: `next-auth.session-token=${sessionToken}`,
+    tokens,
+  }
 }
 
 /** The account as the adapter stored it: what a page or route handler behind the middleware reads. */
@@ -157,13 +164,21 @@ describe(`database sessions at the edge (Upstash adapter): ${REQUESTS} requests 
     expect(account.access_token).not.toBe(signedIn.tokens.access_token)
     expect(account.expires_at as number).toBeGreaterThan(Date.now() / 1000 + 60)
     // The adapter's other fields are untouched.
-    expect(account).toMatchObject({ userId: signedIn.userId, provider: 'oidc', providerAccountId: signedIn.providerAccountId, type: 'oauth', scope: signedIn.tokens.scope })
+    expect(account).toMatchObject({
+      userId: signedIn.userId,
+      provider: 'oidc',
+      providerAccountId: signedIn.providerAccountId,
+      type: 'oauth',
+      scope: signedIn.tokens.scope,
+    })
     expect(new Set(responses.map((response) => response.seen))).toEqual(new Set([account.access_token]))
     expect(await userinfoStatus(account.access_token as string)).toBe(200)
     // The rotated refresh token is the live one: the provider accepts it (this direct use is the second refresh).
     const refresher = createAccountRefresher({
       secret: SECRET,
-      providers: { oidc: oidc({ issuer: provider.issuer, clientId: DEFAULT_TEST_CLIENT.client_id, clientSecret: DEFAULT_TEST_CLIENT.client_secret }) },
+      providers: {
+        oidc: oidc({ issuer: provider.issuer, clientId: DEFAULT_TEST_CLIENT.client_id, clientSecret: DEFAULT_TEST_CLIENT.client_secret }),
+      },
       store: upstashStore(redis),
       accounts: upstashAdapterAccounts(redis),
       // Past the token's 120-second life: the fresh account counts as due (quiet about that on purpose).
@@ -213,24 +228,43 @@ describe(`database sessions at the edge (Upstash adapter): ${REQUESTS} requests 
     // What the page renders next: next-auth's session callback (Node) marks the session.
     const refresher = createAccountRefresher({
       secret: SECRET,
-      providers: { oidc: oidc({ issuer: provider.issuer, clientId: DEFAULT_TEST_CLIENT.client_id, clientSecret: DEFAULT_TEST_CLIENT.client_secret }) },
+      providers: {
+        oidc: oidc({ issuer: provider.issuer, clientId: DEFAULT_TEST_CLIENT.client_id, clientSecret: DEFAULT_TEST_CLIENT.client_secret }),
+      },
       store: upstashStore(redis),
       accounts: upstashAdapterAccounts(redis),
     })
-    const session = await databaseSessionCallbacks(refresher).session({ session: { user: { name: signedIn.login } }, user: { id: signedIn.userId } })
+    const session = await databaseSessionCallbacks(refresher).session({
+      session: { user: { name: signedIn.login } },
+      user: { id: signedIn.userId },
+    })
     expect(session).toMatchObject({ error: 'RefreshTokenError' })
   })
 
   it('an unknown session token, a session of another strategy or garbage passes untouched, with no provider call', async () => {
     const [isolate] = await startDatabaseIsolates(1, exampleEnv())
-    for (const cookie of ['next-auth.session-token=unknown', 'next-auth.session-token=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..x.y.z', `authjs.session-token=${'%'.repeat(50)}`, '']) {
+    for (const cookie of [
+      'next-auth.session-token=unknown',
+      'next-auth.session-token=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..x.y.z',
+      `authjs.session-token=${'%'.repeat(50)}`,
+      '',
+    ]) {
       expect((await isolate!.handle(`${ORIGIN}/protected`, cookie)).status).toBe(200)
     }
   })
 
   it('the example (middleware.ts, auth.ts, refresh-options.ts) type-checks with strict tsc against next-auth v4 and the built package', async () => {
     const root = fileURLToPath(new URL('..', import.meta.url))
-    const tsc = promisify(execFile)(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'examples/database-sessions/tsconfig.json', '--noEmit'], { cwd: root })
-    await expect(tsc.then(() => 'no errors', (error: { stdout?: string }) => error.stdout ?? String(error))).resolves.toBe('no errors')
+    const tsc = promisify(execFile)(
+      process.execPath,
+      ['node_modules/typescript/bin/tsc', '-p', 'examples/database-sessions/tsconfig.json', '--noEmit'],
+      { cwd: root },
+    )
+    await expect(
+      tsc.then(
+        () => 'no errors',
+        (error: { stdout?: string }) => error.stdout ?? String(error),
+      ),
+    ).resolves.toBe('no errors')
   }, 120_000)
 })

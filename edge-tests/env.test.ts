@@ -20,7 +20,16 @@ describe('loadEnv', () => {
   it('uses the local demo provider and the development secret when nothing is configured outside production', () => {
     const env = loadEnv({ NODE_ENV: 'development' })
     expect(env.demo).toBe(true)
-    expect(env.providers).toEqual([{ id: 'oidc', issuer: DEMO_PROVIDER.issuer, clientId: DEMO_PROVIDER.clientId, clientSecret: DEMO_PROVIDER.clientSecret, scope: 'openid profile email offline_access', demo: true }])
+    expect(env.providers).toEqual([
+      {
+        id: 'oidc',
+        issuer: DEMO_PROVIDER.issuer,
+        clientId: DEMO_PROVIDER.clientId,
+        clientSecret: DEMO_PROVIDER.clientSecret,
+        scope: 'openid profile email offline_access',
+        demo: true,
+      },
+    ])
     expect(env.secret).toBe(DEMO_ONLY_INSECURE_SECRET)
     expect(env.upstash).toBeUndefined()
     expect(env.skewSeconds).toBe(10)

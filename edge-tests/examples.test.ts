@@ -44,7 +44,16 @@ import {
 import { startRedisRest, type CommandStats, type RedisRestServer } from '../testkit/upstash-rest'
 
 const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 
 /** Access-token lifetime at the provider, seconds. */
 const TTL_SECONDS = 8
@@ -152,7 +161,10 @@ function providerStats(provider: LocalProvider): Promise<RefreshStats> {
 
 /** Commands the Redis behind the Upstash REST server received since the last reset. */
 async function redisCommands(server: RedisRestServer, reset = false): Promise<CommandStats> {
-  const response = await fetch(`${server.url}/__test/${reset ? 'reset-commands' : 'commands'}`, { method: reset ? 'POST' : 'GET', signal: AbortSignal.timeout(5_000) })
+  const response = await fetch(`${server.url}/__test/${reset ? 'reset-commands' : 'commands'}`, {
+    method: reset ? 'POST' : 'GET',
+    signal: AbortSignal.timeout(5_000),
+  })
   if (!response.ok) throw new Error(`redis commands: HTTP ${response.status}`)
   return (await response.json()) as CommandStats
 }
@@ -267,7 +279,8 @@ async function storm(origin: string, basePath: string, cookie: string): Promise<
 
 function sessionJson(answer: StormAnswer): Record<string, unknown> {
   const parsed: unknown = JSON.parse(answer.body)
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`session answer is not an object: ${answer.body.slice(0, 200)}`)
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error(`session answer is not an object: ${answer.body.slice(0, 200)}`)
   return parsed as Record<string, unknown>
 }
 
@@ -295,7 +308,14 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
     const provider = await startLocalProvider({
       testHooks: true,
       accessTokenTtlSeconds: TTL_SECONDS,
-      clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [`${origin}${app.basePath}/callback/oidc`], token_endpoint_auth_method: 'client_secret_basic' }],
+      clients: [
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          redirect_uris: [`${origin}${app.basePath}/callback/oidc`],
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+      ],
     })
     stops.push(() => provider.stop())
     server = await startExample(example, {
@@ -350,7 +370,12 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
     const refreshDelta = delta(await providerStats(provider), beforeRefresh)
     expectHealthy(refreshed, 'first navigation after the expiry')
     expect(refreshed.expiresAt).toBeGreaterThan(first.expiresAt)
-    expect(refreshDelta, 'one navigation after the expiry').toEqual({ refreshRequests: 1, refreshSucceeded: 1, refreshFailed: 0, reuseDetected: 0 })
+    expect(refreshDelta, 'one navigation after the expiry').toEqual({
+      refreshRequests: 1,
+      refreshSucceeded: 1,
+      refreshFailed: 0,
+      reuseDetected: 0,
+    })
 
     // (e) Expired again: 10 pages + 10 session requests at once with the browser's one expired cookie.
     await waitForExpiry(refreshed.expiresAt)
@@ -381,7 +406,12 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
       }
     }
     expect(accessTokens.size, 'every session answer of the storm carries the same new access token').toBe(1)
-    expect(stormDelta, `storm of ${answers.length} requests with one expired cookie`).toEqual({ refreshRequests: 1, refreshSucceeded: 1, refreshFailed: 0, reuseDetected: 0 })
+    expect(stormDelta, `storm of ${answers.length} requests with one expired cookie`).toEqual({
+      refreshRequests: 1,
+      refreshSucceeded: 1,
+      refreshFailed: 0,
+      reuseDetected: 0,
+    })
 
     // (f) The browser still holds the pre-storm cookie: the next navigation is served the storm's
     // tokens (no refresh) and the app's userinfo call works with them.
@@ -441,7 +471,8 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
       redisCommands: commands.byCommand,
     }
   } catch (error) {
-    if (server && error instanceof Error) error.message += `\n--- next start output (${app.name}, ${store}) ---\n${tail(server.output(), 40)}`
+    if (server && error instanceof Error)
+      error.message += `\n--- next start output (${app.name}, ${store}) ---\n${tail(server.output(), 40)}`
     throw error
   } finally {
     await cleanup()
@@ -461,7 +492,9 @@ for (const app of APPS) {
       const example = await installed()
       expect(example.versions['next-auth-edge-refresh']).toBe('0.1.0')
       expect(example.dir.startsWith(workDir ?? '//')).toBe(true)
-      console.log(`[examples] ${JSON.stringify({ example: app.name, step: 'install', versions: example.versions, installMs: example.installMs })}`)
+      console.log(
+        `[examples] ${JSON.stringify({ example: app.name, step: 'install', versions: example.versions, installMs: example.installMs })}`,
+      )
     }, 360_000)
 
     it('type-checks strictly; the wiring files have no any, no suppression, no cast', async () => {

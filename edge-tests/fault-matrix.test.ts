@@ -20,7 +20,18 @@
 import type { NextFetchEvent } from 'next/server'
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
 import { createRefreshMiddleware, oidc, upstashStore, type RefreshMiddleware, type RefreshProvider, type UpstashLike } from '../lib'
-import { FaultSwitch, garbageRedis, httpFaultRedis, installFaultFetch, lostLockRedis, lostResultRedis, nullRedis, realRedis, slowRedis, type HttpFault } from '../testkit/fault-store'
+import {
+  FaultSwitch,
+  garbageRedis,
+  httpFaultRedis,
+  installFaultFetch,
+  lostLockRedis,
+  lostResultRedis,
+  nullRedis,
+  realRedis,
+  slowRedis,
+  type HttpFault,
+} from '../testkit/fault-store'
 import { providerFetch, type TokenEndpointFault } from '../testkit/fault-provider'
 import {
   COOKIE_NAMES,
@@ -185,20 +196,18 @@ const STORE_FAULTS: Cell[] = [
       ['store answers an HTML 200', 'html-200'],
       ['store never settles', 'hang'],
     ] as const
-  ).map(
-    ([fault, kind]: readonly [string, HttpFault]): Cell => ({
-      fault,
-      layer: 'store',
-      expected: { expired: { calls: 0, outcome: 'kept' }, 'in-skew': { calls: 0, outcome: 'kept' } },
-      rig: (context) => {
-        const clients = Array.from({ length: ISOLATES }, () => httpFaultRedis(kind, context.faults, context.token))
-        return {
-          redisFor: (i) => clients[i]!.redis,
-          verify: () => expect(clients.reduce((sum, client) => sum + client.requests(), 0)).toBeGreaterThan(0),
-        }
-      },
-    }),
-  ),
+  ).map(([fault, kind]: readonly [string, HttpFault]): Cell => ({
+    fault,
+    layer: 'store',
+    expected: { expired: { calls: 0, outcome: 'kept' }, 'in-skew': { calls: 0, outcome: 'kept' } },
+    rig: (context) => {
+      const clients = Array.from({ length: ISOLATES }, () => httpFaultRedis(kind, context.faults, context.token))
+      return {
+        redisFor: (i) => clients[i]!.redis,
+        verify: () => expect(clients.reduce((sum, client) => sum + client.requests(), 0)).toBeGreaterThan(0),
+      }
+    },
+  })),
   {
     // Real: every command reaches redis-server. Injected: 500 ms before each command is sent (within the 1000 ms budget).
     fault: 'store 500 ms slow',
@@ -343,7 +352,10 @@ const PROVIDER_FAULTS: Cell[] = [
     fault: 'provider invalid_client',
     layer: 'provider',
     expected: { expired: { calls: 1, outcome: 'kept' }, 'in-skew': { calls: 1, outcome: 'kept' } },
-    rig: (context) => ({ redisFor: real(context), provider: () => oidc({ issuer: inject('issuer'), clientId: inject('clientId'), clientSecret: 'not-the-client-secret' }) }),
+    rig: (context) => ({
+      redisFor: real(context),
+      provider: () => oidc({ issuer: inject('issuer'), clientId: inject('clientId'), clientSecret: 'not-the-client-secret' }),
+    }),
   },
 ]
 
@@ -357,7 +369,9 @@ beforeAll(() => {
 afterAll(() => {
   uninstallFaultFetch?.()
   const header = '| fault | variant | outcome | provider calls | reuse | max latency (ms) | delivered |'
-  const rows = reports.map((r) => `| ${r.fault} | ${r.variant} | ${r.outcome} | ${r.providerCalls} | ${r.reuse} | ${r.maxLatencyMs} | ${r.delivered}/40 |`)
+  const rows = reports.map(
+    (r) => `| ${r.fault} | ${r.variant} | ${r.outcome} | ${r.providerCalls} | ${r.reuse} | ${r.maxLatencyMs} | ${r.delivered}/40 |`,
+  )
   console.log(`fault-matrix summary (${reports.length} cells)\n${header}\n|---|---|---|---|---|---|---|\n${rows.join('\n')}`)
 })
 
@@ -443,7 +457,12 @@ async function runCell(cell: Cell, variant: Variant): Promise<CellReport> {
   let endedAfter = false
   const delivered = refreshed.length
   if ((!newest && stats.refreshSucceeded > 0) || (expected.outcome === 'login-ended' && ended.length === 0)) {
-    const healthy = createRefreshMiddleware({ secret: SECRET, providers: { oidc: localOidc() }, store: upstashStore(realRedis(context.url, context.token), { prefix }), logger: quietLogger })
+    const healthy = createRefreshMiddleware({
+      secret: SECRET,
+      providers: { oidc: localOidc() },
+      store: upstashStore(realRedis(context.url, context.token), { prefix }),
+      logger: quietLogger,
+    })
     const next = rig!.followUpIsolate?.(isolates) ?? healthy
     const response = await within(next(pageRequest('/next', cookies)), HANG_BOUND_MS, 'the follow-up request')
     const session = await sessionOf(response)
@@ -500,7 +519,12 @@ describe('regressions found by the fault matrix', () => {
 
   async function expiredSession() {
     const tokens = await signInAtProvider()
-    return { tokens, cookies: { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) - 5 })) } }
+    return {
+      tokens,
+      cookies: {
+        [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) - 5 })),
+      },
+    }
   }
 
   function isolateOn(redis: UpstashLike, prefix: string, fetchImpl?: ReturnType<typeof providerFetch>['fetch']) {

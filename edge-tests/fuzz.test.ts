@@ -41,18 +41,28 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000)
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_122)
 const OTHER_SECRET = 'another-secret-with-enough-entropy-9876543210'
 const ISSUER = 'https://idp.fuzz.test'
-const STANDARD = ['next-auth.session-token', '__Secure-next-auth.session-token', 'authjs.session-token', '__Secure-authjs.session-token'] as const
+const STANDARD = [
+  'next-auth.session-token',
+  '__Secure-next-auth.session-token',
+  'authjs.session-token',
+  '__Secure-authjs.session-token',
+] as const
 const CUSTOM = '__Host-app.session'
 const CHUNK = 3933
 
-type Codec = { encode(token: Record<string, unknown>, maxAge?: number): Promise<string>; decode(jwt: string): Promise<Record<string, unknown> | null> }
+type Codec = {
+  encode(token: Record<string, unknown>, maxAge?: number): Promise<string>
+  decode(jwt: string): Promise<Record<string, unknown> | null>
+}
 const v4 = (salt: string): Codec => ({
   encode: (token, maxAge) => encodeV4({ token, secret: SECRET, salt, ...(maxAge ? { maxAge } : {}) }),
-  decode: async (jwt) => ((await decodeV4({ token: jwt, secret: SECRET, salt }).catch(() => null)) as Record<string, unknown> | null) ?? null,
+  decode: async (jwt) =>
+    ((await decodeV4({ token: jwt, secret: SECRET, salt }).catch(() => null)) as Record<string, unknown> | null) ?? null,
 })
 const v5 = (salt: string): Codec => ({
   encode: (token, maxAge) => encodeV5({ token, secret: SECRET, salt, ...(maxAge ? { maxAge } : {}) }),
-  decode: async (jwt) => ((await decodeV5({ token: jwt, secret: SECRET, salt }).catch(() => null)) as Record<string, unknown> | null) ?? null,
+  decode: async (jwt) =>
+    ((await decodeV5({ token: jwt, secret: SECRET, salt }).catch(() => null)) as Record<string, unknown> | null) ?? null,
 })
 
 /** A middleware configuration and, per cookie base name, the codec it reads that name with (none: not read). */
@@ -69,12 +79,19 @@ let providerMode: ProviderMode = 'tokens'
 let fetchCalls = 0
 let tokenCalls = 0
 let issued = 0
-const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 const fakeProviderFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
   fetchCalls++
   const url = new URL(input instanceof Request ? input.url : String(input))
   if (url.pathname === '/.well-known/openid-configuration') {
-    return json({ issuer: ISSUER, token_endpoint: `${ISSUER}/token`, authorization_endpoint: `${ISSUER}/auth`, jwks_uri: `${ISSUER}/jwks`, response_types_supported: ['code'] })
+    return json({
+      issuer: ISSUER,
+      token_endpoint: `${ISSUER}/token`,
+      authorization_endpoint: `${ISSUER}/auth`,
+      jwks_uri: `${ISSUER}/jwks`,
+      response_types_supported: ['code'],
+    })
   }
   tokenCalls++
   void init
@@ -94,11 +111,22 @@ const fakeProviderFetch = async (input: string | URL | Request, init?: RequestIn
 }
 
 function configs(): Config[] {
-  const base = { secret: SECRET, providers: { oidc: oidc({ issuer: ISSUER, clientId: 'fuzz', clientSecret: 'fuzz-secret' }) }, fetch: fakeProviderFetch, logger: quietLogger, retryAfterMs: 1 }
+  const base = {
+    secret: SECRET,
+    providers: { oidc: oidc({ issuer: ISSUER, clientId: 'fuzz', clientSecret: 'fuzz-secret' }) },
+    fetch: fakeProviderFetch,
+    logger: quietLogger,
+    retryAfterMs: 1,
+  }
   const v4Standard = (name: string) => (STANDARD.includes(name as never) ? v4(name.includes('authjs') ? name : '') : undefined)
   return [
     { label: 'default', names: STANDARD, codecFor: v4Standard, middleware: createRefreshMiddleware(base) },
-    { label: 'basePath+401', names: STANDARD, codecFor: v4Standard, middleware: createRefreshMiddleware({ ...base, basePath: '/auth', unauthorizedApi: true }) },
+    {
+      label: 'basePath+401',
+      names: STANDARD,
+      codecFor: v4Standard,
+      middleware: createRefreshMiddleware({ ...base, basePath: '/auth', unauthorizedApi: true }),
+    },
     {
       label: 'custom-name',
       names: [CUSTOM],
@@ -144,12 +172,58 @@ const unicodeText = (maxLength: number) => fc.string({ unit: 'grapheme', maxLeng
 const garbage = fc.oneof(
   fc.string({ maxLength: 40 }),
   unicodeText(20),
-  fc.constantFrom('', 'null', 'undefined', '{}', '[]', 'true', '0', 'a.b.c.d.e', '....', 'eyJ', '%', '%E0%A4%A', '%00', '=', '"quoted"', 'x'.repeat(5000)),
-  fc.array(fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')), minLength: 0, maxLength: 60 }), { minLength: 5, maxLength: 5 }).map((parts) => parts.join('.')),
+  fc.constantFrom(
+    '',
+    'null',
+    'undefined',
+    '{}',
+    '[]',
+    'true',
+    '0',
+    'a.b.c.d.e',
+    '....',
+    'eyJ',
+    '%',
+    '%E0%A4%A',
+    '%00',
+    '=',
+    '"quoted"',
+    'x'.repeat(5000),
+  ),
+  fc
+    .array(
+      fc.string({
+        unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')),
+        minLength: 0,
+        maxLength: 60,
+      }),
+      { minLength: 5, maxLength: 5 },
+    )
+    .map((parts) => parts.join('.')),
   fc.integer({ min: 1, max: 64 }).map((kb) => 'A'.repeat(kb * 1024)),
 )
 const hostileValue = fc.oneof(
-  fc.constantFrom<unknown>(null, true, false, 0, -1, 1e308, -1e308, 2 ** 53, '', '0', 'NaN', 'Infinity', '__proto__', 'constructor', [], {}, [1, 2], { toString: 'x' }, { __proto__: 'x' }),
+  fc.constantFrom<unknown>(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1e308,
+    -1e308,
+    2 ** 53,
+    '',
+    '0',
+    'NaN',
+    'Infinity',
+    '__proto__',
+    'constructor',
+    [],
+    {},
+    [1, 2],
+    { toString: 'x' },
+    { __proto__: 'x' },
+  ),
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.string({ maxLength: 20 }),
@@ -158,13 +232,23 @@ const hostileValue = fc.oneof(
 const now = () => Math.floor(Date.now() / 1000)
 const payload = fc.record(
   {
-    access_token: fc.oneof({ weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 40 }).map((s) => `at-${s}`) }, { weight: 1, arbitrary: hostileValue }),
-    refresh_token: fc.oneof({ weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 40 }).map((s) => `rt-${s}`) }, { weight: 1, arbitrary: hostileValue }),
+    access_token: fc.oneof(
+      { weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 40 }).map((s) => `at-${s}`) },
+      { weight: 1, arbitrary: hostileValue },
+    ),
+    refresh_token: fc.oneof(
+      { weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 40 }).map((s) => `rt-${s}`) },
+      { weight: 1, arbitrary: hostileValue },
+    ),
     expires_at: fc.oneof(
       { weight: 3, arbitrary: fc.integer({ min: -7200, max: 7200 }).map((offset) => ({ relative: offset })) },
       { weight: 1, arbitrary: hostileValue.map((value) => ({ absolute: value })) },
     ),
-    provider: fc.oneof({ weight: 3, arbitrary: fc.constant<unknown>('oidc') }, { weight: 2, arbitrary: fc.constantFrom<unknown>('__proto__', 'constructor', 'toString', 'hasOwnProperty', '', 'google', undefined) }, { weight: 1, arbitrary: hostileValue }),
+    provider: fc.oneof(
+      { weight: 3, arbitrary: fc.constant<unknown>('oidc') },
+      { weight: 2, arbitrary: fc.constantFrom<unknown>('__proto__', 'constructor', 'toString', 'hasOwnProperty', '', 'google', undefined) },
+      { weight: 1, arbitrary: hostileValue },
+    ),
     error: fc.constantFrom<unknown>(undefined, undefined, undefined, 'RefreshTokenError', 'RefreshAccessTokenError', 42),
     accessTokenExpires: fc.constantFrom<unknown>(undefined, undefined, 0, Date.now() - 1000, 'soon', 1e20),
     accessToken: fc.constantFrom<unknown>(undefined, undefined, 'legacy-at', 7),
@@ -186,7 +270,11 @@ function materialise(p: Payload): Record<string, unknown> {
 
 const mutation = fc.oneof(
   fc.record({ kind: fc.constant('truncate' as const), keep: fc.double({ min: 0, max: 0.999, noNaN: true }) }),
-  fc.record({ kind: fc.constant('bitflip' as const), at: fc.double({ min: 0, max: 0.999, noNaN: true }), bit: fc.integer({ min: 0, max: 6 }) }),
+  fc.record({
+    kind: fc.constant('bitflip' as const),
+    at: fc.double({ min: 0, max: 0.999, noNaN: true }),
+    bit: fc.integer({ min: 0, max: 6 }),
+  }),
   fc.record({ kind: fc.constant('drop-segment' as const), segment: fc.integer({ min: 0, max: 4 }) }),
   fc.record({ kind: fc.constant('swap-segments' as const), a: fc.integer({ min: 0, max: 4 }), b: fc.integer({ min: 0, max: 4 }) }),
   fc.record({ kind: fc.constant('append' as const), tail: fc.string({ minLength: 1, maxLength: 8 }) }),
@@ -202,7 +290,10 @@ function mutate(jwt: string, m: Mutation): string {
       return jwt.slice(0, at) + String.fromCharCode(jwt.charCodeAt(at) ^ (1 << m.bit)) + jwt.slice(at + 1)
     }
     case 'drop-segment':
-      return jwt.split('.').filter((_, i) => i !== m.segment).join('.')
+      return jwt
+        .split('.')
+        .filter((_, i) => i !== m.segment)
+        .join('.')
     case 'swap-segments': {
       const parts = jwt.split('.')
       ;[parts[m.a], parts[m.b]] = [parts[m.b]!, parts[m.a]!]
@@ -213,29 +304,84 @@ function mutate(jwt: string, m: Mutation): string {
   }
 }
 
-const brokenChunks = fc.constantFrom('gap', 'missing-zero', 'truncated-tail', 'dup-garbage', 'hundreds', 'index-too-big', 'whole-garbage-wins')
+const brokenChunks = fc.constantFrom(
+  'gap',
+  'missing-zero',
+  'truncated-tail',
+  'dup-garbage',
+  'hundreds',
+  'index-too-big',
+  'whole-garbage-wins',
+)
 const placement = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: 'none' as const }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('valid' as const), chunked: fc.boolean(), duplicateChunk: fc.boolean(), payload }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ kind: fc.constant('valid' as const), chunked: fc.boolean(), duplicateChunk: fc.boolean(), payload }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('broken-chunks' as const), how: brokenChunks, payload }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('wrong-secret' as const), payload }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('mutated' as const), mutation, payload }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('garbage' as const), value: garbage }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('near-miss' as const), name: fc.constantFrom(...NEAR_MISS), validValue: fc.boolean(), payload }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('near-miss' as const),
+      name: fc.constantFrom(...NEAR_MISS),
+      validValue: fc.boolean(),
+      payload,
+    }),
+  },
 )
 
-const cookieName = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.'.split('')), minLength: 1, maxLength: 16 })
-const cookieValue = fc.oneof(fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789%=!"/\\:+'.split('')), maxLength: 30 }), unicodeText(8))
-const otherCookies = fc.array(fc.tuple(cookieName, cookieValue), { maxLength: 6 }).map((pairs) => pairs.filter(([name, value]) => !`${name}=${value}`.toLowerCase().includes('session')))
+const cookieName = fc.string({
+  unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.'.split('')),
+  minLength: 1,
+  maxLength: 16,
+})
+const cookieValue = fc.oneof(
+  fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789%=!"/\\:+'.split('')), maxLength: 30 }),
+  unicodeText(8),
+)
+const otherCookies = fc
+  .array(fc.tuple(cookieName, cookieValue), { maxLength: 6 })
+  .map((pairs) => pairs.filter(([name, value]) => !`${name}=${value}`.toLowerCase().includes('session')))
 
 const path = fc.oneof(
   fc.constantFrom(
-    '/', '//evil.test', '//evil.test/steal', '/\\evil.test', '/\\\\evil.test', '/%2F%2Fevil.test', '/%5C%5Cevil.test', '/%2f/evil.test', '/..%2F..%2Fetc%2Fpasswd',
-    '/api', '/api/', '/api/data', '/api/auth/session', '/api/auth/signin', '/auth/session', '/auth/signin', '/login', '/api/v1/x', '/%E0%A4%A', '/é/中文', '/a b', '/a%20b', '/%00', '/.well-known/x', '/_next/data/x.json',
+    '/',
+    '//evil.test',
+    '//evil.test/steal',
+    '/\\evil.test',
+    '/\\\\evil.test',
+    '/%2F%2Fevil.test',
+    '/%5C%5Cevil.test',
+    '/%2f/evil.test',
+    '/..%2F..%2Fetc%2Fpasswd',
+    '/api',
+    '/api/',
+    '/api/data',
+    '/api/auth/session',
+    '/api/auth/signin',
+    '/auth/session',
+    '/auth/signin',
+    '/login',
+    '/api/v1/x',
+    '/%E0%A4%A',
+    '/é/中文',
+    '/a b',
+    '/a%20b',
+    '/%00',
+    '/.well-known/x',
+    '/_next/data/x.json',
   ),
   fc.array(fc.string({ maxLength: 12 }), { minLength: 1, maxLength: 4 }).map((parts) => `/${parts.join('/')}`),
 )
-const search = fc.oneof(fc.constant(''), fc.constantFrom('?callbackUrl=https://evil.test', '?_rsc=1', '?a=1&b=%2F%2Fevil', '?x=%'), fc.string({ maxLength: 16 }).map((s) => `?${s}`))
+const search = fc.oneof(
+  fc.constant(''),
+  fc.constantFrom('?callbackUrl=https://evil.test', '?_rsc=1', '?a=1&b=%2F%2Fevil', '?x=%'),
+  fc.string({ maxLength: 16 }).map((s) => `?${s}`),
+)
 const method = fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')
 const randomHeaders = fc.record(
   {
@@ -252,7 +398,11 @@ const randomHeaders = fc.record(
 )
 /** Half page navigations (the only requests that may be redirected), half anything. */
 const headers = fc.oneof(
-  fc.constantFrom<Record<string, string>>({ accept: 'text/html', 'sec-fetch-mode': 'navigate' }, { accept: 'text/html,application/xhtml+xml' }, { 'sec-fetch-mode': 'navigate' }),
+  fc.constantFrom<Record<string, string>>(
+    { accept: 'text/html', 'sec-fetch-mode': 'navigate' },
+    { accept: 'text/html,application/xhtml+xml' },
+    { 'sec-fetch-mode': 'navigate' },
+  ),
   randomHeaders,
 )
 
@@ -339,7 +489,10 @@ async function build(c: FuzzCase, config: Config): Promise<Built> {
       break
     }
     case 'wrong-secret':
-      session.push([base, await encodeV4({ token: materialise(p.payload), secret: OTHER_SECRET, salt: base.includes('authjs') ? base : '' })])
+      session.push([
+        base,
+        await encodeV4({ token: materialise(p.payload), secret: OTHER_SECRET, salt: base.includes('authjs') ? base : '' }),
+      ])
       break
     case 'mutated': {
       const jwt = mutate(await validJwt(p.payload), p.mutation)
@@ -413,7 +566,11 @@ const parseSetCookie = (line: string): Line => {
   const [pair, ...attributes] = line.split(';')
   const eq = pair!.indexOf('=')
   const maxAge = attributes.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('max-age='))
-  return { name: pair!.slice(0, eq).trim(), value: decodeURIComponent(pair!.slice(eq + 1).trim()), maxAge: maxAge?.slice('max-age='.length) }
+  return {
+    name: pair!.slice(0, eq).trim(),
+    value: decodeURIComponent(pair!.slice(eq + 1).trim()),
+    maxAge: maxAge?.slice('max-age='.length),
+  }
 }
 const baseOf = (name: string) => name.replace(/\.(0|[1-9]\d{0,3})$/, '')
 
@@ -432,7 +589,13 @@ async function straySetCookie(response: Response, carried: ReadonlySet<string>, 
     if (set.some((s) => s.name === line.name)) return `sets and expires ${line.name}`
   }
   if (set.length === 0) return 'expires chunks without writing the session'
-  const joined = set.length === 1 && set[0]!.name === base ? set[0]!.value : set.sort((a, b) => Number(a.name.slice(base.length + 1)) - Number(b.name.slice(base.length + 1))).map((s) => s.value).join('')
+  const joined =
+    set.length === 1 && set[0]!.name === base
+      ? set[0]!.value
+      : set
+          .sort((a, b) => Number(a.name.slice(base.length + 1)) - Number(b.name.slice(base.length + 1)))
+          .map((s) => s.value)
+          .join('')
   if ((await config.codecFor(base)!.decode(joined)) === null) return 'writes a session that does not decode'
   return undefined
 }
@@ -443,7 +606,10 @@ function offOrigin(response: Response, request: NextRequest): string | undefined
   const target = new URL(location, request.url)
   if (target.origin !== request.nextUrl.origin) return `Location ${location} leaves ${request.nextUrl.origin}`
   const callbackUrl = target.searchParams.get('callbackUrl')
-  if (callbackUrl !== null && (!/^\/(?![/\\])/.test(callbackUrl) || new URL(callbackUrl, request.nextUrl.origin).origin !== request.nextUrl.origin)) {
+  if (
+    callbackUrl !== null &&
+    (!/^\/(?![/\\])/.test(callbackUrl) || new URL(callbackUrl, request.nextUrl.origin).origin !== request.nextUrl.origin)
+  ) {
     return `callbackUrl ${callbackUrl} leaves the origin`
   }
   return undefined
@@ -515,7 +681,12 @@ it(`${RUNS} generated cookie jars and requests: no 5xx, no throw, no provider ca
           totals.provider_calls_unreadable += fetched
           problems.push(`${fetched} provider fetches for an unreadable session`)
         }
-        if (response.status !== 200 || response.headers.get('x-middleware-next') !== '1' || response.headers.get('x-middleware-override-headers') !== null || response.headers.get('location') !== null) {
+        if (
+          response.status !== 200 ||
+          response.headers.get('x-middleware-next') !== '1' ||
+          response.headers.get('x-middleware-override-headers') !== null ||
+          response.headers.get('location') !== null
+        ) {
           totals.untouched_violations++
           problems.push(`unreadable session not passed untouched (status ${response.status})`)
         }

@@ -24,7 +24,6 @@ import {
   AUTHJS_V5_CODEC,
 } from './support/sessions'
 
-
 function middleware(overrides: Partial<RefreshMiddlewareOptions> = {}) {
   return createRefreshMiddleware({
     secret: SECRET,
@@ -54,7 +53,11 @@ it('runs in the edge-runtime VM (the Vercel Edge globals)', () => {
 describe('fresh sessions', () => {
   it('passes a fresh session through untouched, with no provider call', async () => {
     const tokens = await signInAtProvider()
-    const jwt = await encodeWith('next-auth-v4', 'next-auth.session-token', sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) + 3600 }))
+    const jwt = await encodeWith(
+      'next-auth-v4',
+      'next-auth.session-token',
+      sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) + 3600 }),
+    )
     const handler = middleware()
     for (let i = 0; i < 3; i++) {
       const response = await handler(pageRequest('/', { 'next-auth.session-token': jwt }))
@@ -80,7 +83,10 @@ describe('refresh through each provider factory', () => {
       expect(response.headers.get('x-middleware-next')).toBe('1')
       expect(response.headers.get('cache-control')).toBe('private, no-store')
       const [cookie] = setCookies(response)
-      expect(cookie).toMatchObject({ name, attributes: { httponly: true, samesite: 'lax', path: '/', 'max-age': String(30 * 24 * 60 * 60) } })
+      expect(cookie).toMatchObject({
+        name,
+        attributes: { httponly: true, samesite: 'lax', path: '/', 'max-age': String(30 * 24 * 60 * 60) },
+      })
       const session = (await decodeWith('next-auth-v4', name, cookie!.value))!
       expect(session.access_token).not.toBe(tokens.access_token)
       expect(session.refresh_token).not.toBe(tokens.refresh_token)
@@ -105,7 +111,10 @@ describe('refresh through each provider factory', () => {
       delete body.refresh_token
       return new Response(JSON.stringify(body), { status: response.status, headers: { 'content-type': 'application/json' } })
     }
-    const handler = middleware({ providers: { google: google({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) }, fetch: withoutRefreshToken })
+    const handler = middleware({
+      providers: { google: google({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) },
+      fetch: withoutRefreshToken,
+    })
     const response = await handler(pageRequest('/', cookies))
     const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
     expect(session.access_token).not.toBe(tokens.access_token)
@@ -120,7 +129,8 @@ describe('how each provider authenticates at the token endpoint', () => {
     const discoveries: string[] = []
     const fetchLike = async (input: string | URL | Request, init?: RequestInit) => {
       const request = new Request(input, init)
-      if (request.url.includes('/token')) seen.push({ authorization: request.headers.get('authorization'), body: new URLSearchParams(await request.clone().text()) })
+      if (request.url.includes('/token'))
+        seen.push({ authorization: request.headers.get('authorization'), body: new URLSearchParams(await request.clone().text()) })
       if (request.url.includes('/.well-known/')) discoveries.push(request.url)
       return fetch(request)
     }
@@ -130,7 +140,10 @@ describe('how each provider authenticates at the token endpoint', () => {
   it('google sends client_id and client_secret in the body (client_secret_post), as Google and the Auth.js guide do', async () => {
     const { seen, fetchLike } = recording()
     const { cookies } = await expiredSession('next-auth-v4', undefined, { provider: 'google' })
-    await middleware({ providers: { google: google({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) }, fetch: fetchLike })(pageRequest('/', cookies))
+    await middleware({
+      providers: { google: google({ issuer: issuer(), clientId: inject('clientId'), clientSecret: inject('clientSecret') }) },
+      fetch: fetchLike,
+    })(pageRequest('/', cookies))
     expect(seen).toHaveLength(1)
     expect(seen[0]!.authorization).toBeNull()
     expect(seen[0]!.body.get('client_id')).toBe(inject('clientId'))
@@ -141,7 +154,12 @@ describe('how each provider authenticates at the token endpoint', () => {
     const { seen, discoveries, fetchLike } = recording()
     const discovery = (await (await fetch(`${issuer()}/.well-known/openid-configuration`)).json()) as { token_endpoint: string }
     const { tokens, cookies, name } = await expiredSession('next-auth-v4', undefined, { provider: 'cognito' })
-    const provider = cognito({ issuer: issuer(), tokenEndpoint: discovery.token_endpoint, clientId: inject('clientId'), clientSecret: inject('clientSecret') })
+    const provider = cognito({
+      issuer: issuer(),
+      tokenEndpoint: discovery.token_endpoint,
+      clientId: inject('clientId'),
+      clientSecret: inject('clientSecret'),
+    })
     const response = await middleware({ providers: { cognito: provider }, fetch: fetchLike })(pageRequest('/', cookies))
     expect((await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!.access_token).not.toBe(tokens.access_token)
     expect(seen).toHaveLength(1)
@@ -150,7 +168,7 @@ describe('how each provider authenticates at the token endpoint', () => {
     expect(discoveries).toEqual([])
   })
 
-  it('expires_at is never later than the access token\'s own exp when it is a JWT, whatever expires_in says', () => {
+  it("expires_at is never later than the access token's own exp when it is a JWT, whatever expires_in says", () => {
     const header = btoa(JSON.stringify({ alg: 'none' })).replace(/=+$/, '')
     const claims = (exp: number) => btoa(JSON.stringify({ exp, iat: exp - 300 })).replace(/=+$/, '')
     const now = 1_800_000_000
@@ -230,10 +248,18 @@ describe('cookie formats', () => {
     const expired = written.filter((c) => c.attributes['max-age'] === '0').map((c) => c.name)
     const live = written.filter((c) => c.attributes['max-age'] !== '0').map((c) => c.name)
     expect(live).toEqual([name])
-    expect(expired.sort()).toEqual(Object.keys(cookies).filter((n) => n.startsWith(`${name}.`)).sort())
+    expect(expired.sort()).toEqual(
+      Object.keys(cookies)
+        .filter((n) => n.startsWith(`${name}.`))
+        .sort(),
+    )
 
     const forwarded = forwardedCookies(response)!
-    expect(Object.keys(forwarded).filter((n) => n.startsWith(name)).sort()).toEqual([name])
+    expect(
+      Object.keys(forwarded)
+        .filter((n) => n.startsWith(name))
+        .sort(),
+    ).toEqual([name])
     expect(forwarded.other).toBe('keep-me')
     const session = (await decodeWith('next-auth-v4', name, forwarded[name]!))!
     expect(session.id_token).not.toBe('h'.repeat(15000))
@@ -241,10 +267,15 @@ describe('cookie formats', () => {
 })
 
 describe('sessions written by the older recipes', () => {
-  it('reads accessToken/refreshToken/accessTokenExpires (ms) and writes them back under the same names and units, for the app\'s own callbacks', async () => {
+  it("reads accessToken/refreshToken/accessTokenExpires (ms) and writes them back under the same names and units, for the app's own callbacks", async () => {
     const tokens = await signInAtProvider()
     const name = COOKIE_NAMES['next-auth-v4'].plain
-    const legacy = { sub: 'alice', accessToken: tokens.access_token, refreshToken: tokens.refresh_token, accessTokenExpires: Date.now() - 1000 }
+    const legacy = {
+      sub: 'alice',
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token,
+      accessTokenExpires: Date.now() - 1000,
+    }
     const jwt = await encodeWith('next-auth-v4', name, legacy)
     const response = await middleware()(pageRequest('/', { [name]: jwt }))
     const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
@@ -257,12 +288,17 @@ describe('sessions written by the older recipes', () => {
     expect(session).not.toHaveProperty('refresh_token')
   })
 
-  it('refreshes the first seed\'s absurd far-future expiry instead of trusting it', async () => {
+  it("refreshes the first seed's absurd far-future expiry instead of trusting it", async () => {
     const tokens = await signInAtProvider()
     const name = COOKIE_NAMES['next-auth-v4'].plain
     const expiresAt = Math.floor(Date.now() / 1000) + tokens.expires_in
     // The seed computed Date.now() + account.expires_at * 1000: about 56 years ahead.
-    const jwt = await encodeWith('next-auth-v4', name, { sub: 'alice', accessToken: tokens.access_token, refreshToken: tokens.refresh_token, accessTokenExpires: Date.now() + expiresAt * 1000 })
+    const jwt = await encodeWith('next-auth-v4', name, {
+      sub: 'alice',
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token,
+      accessTokenExpires: Date.now() + expiresAt * 1000,
+    })
     const response = await middleware()(pageRequest('/', { [name]: jwt }))
     const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
     expect(session.accessToken).not.toBe(tokens.access_token)
@@ -344,12 +380,22 @@ describe('failures', () => {
   const unreadable: Array<[string, () => Promise<Record<string, string>>]> = [
     ['no cookie', async () => ({})],
     ['garbage', async () => ({ 'next-auth.session-token': 'not-a-jwt' })],
-    ['a tampered JWT', async () => {
-      const { cookies, name } = await expiredSession()
-      const jwt = cookies[name]!
-      return { [name]: jwt.slice(0, -4) + (jwt.endsWith('AAAA') ? 'BBBB' : 'AAAA') }
-    }],
-    ['the wrong secret', async () => ({ 'next-auth.session-token': await (await import('next-auth/jwt')).encode({ token: { sub: 'x', access_token: 'a', expires_at: 1 }, secret: 'another-secret' }) })],
+    [
+      'a tampered JWT',
+      async () => {
+        const { cookies, name } = await expiredSession()
+        const jwt = cookies[name]!
+        return { [name]: jwt.slice(0, -4) + (jwt.endsWith('AAAA') ? 'BBBB' : 'AAAA') }
+      },
+    ],
+    [
+      'the wrong secret',
+      async () => ({
+        'next-auth.session-token': await (
+          await import('next-auth/jwt')
+        ).encode({ token: { sub: 'x', access_token: 'a', expires_at: 1 }, secret: 'another-secret' }),
+      }),
+    ],
     ['a broken chunk sequence', async () => ({ 'next-auth.session-token.0': 'abc', 'next-auth.session-token.2': 'def' })],
     ['an oversized cookie', async () => ({ 'next-auth.session-token': 'A'.repeat(64 * 1024) })],
   ]
@@ -429,7 +475,8 @@ describe('regressions', () => {
     const responses = await Promise.all(Array.from({ length: 10 }, () => handler(pageRequest('/', cookies))))
     const late = await handler(pageRequest('/', cookies))
     const tokens = new Set<unknown>()
-    for (const response of [...responses, late]) tokens.add((await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!.access_token)
+    for (const response of [...responses, late])
+      tokens.add((await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!.access_token)
     expect(tokens.size).toBe(1)
     expect((await providerStats()).refreshRequests).toBe(1)
   })
@@ -471,7 +518,9 @@ describe('safe with its defaults', () => {
     expect(warnings.filter((message) => message.includes('at or below skewSeconds'))).toHaveLength(1)
 
     // Past half its lifetime it is refreshed, once.
-    await new Promise((resolve) => setTimeout(resolve, ((refreshed.expires_at as number) - (refreshed.refreshed_at as number)) * 500 + 1100))
+    await new Promise((resolve) =>
+      setTimeout(resolve, ((refreshed.expires_at as number) - (refreshed.refreshed_at as number)) * 500 + 1100),
+    )
     const later = await handler(pageRequest('/', jar))
     expect(setCookies(later)).toHaveLength(1)
     expect((await providerStats()).refreshRequests).toBe(2)
@@ -489,7 +538,9 @@ describe('safe with its defaults', () => {
     // next-auth's own routes under basePath (what useSession() polls) are never answered for it.
     const own = await handler(pageRequest('/api/v1/auth/session', cookies, json))
     expect(own.headers.get('x-middleware-next')).toBe('1')
-    expect((await decodeWith('next-auth-v4', COOKIE_NAMES['next-auth-v4'].plain, setCookies(own)[0]!.value))!.error).toBe('RefreshTokenError')
+    expect((await decodeWith('next-auth-v4', COOKIE_NAMES['next-auth-v4'].plain, setCookies(own)[0]!.value))!.error).toBe(
+      'RefreshTokenError',
+    )
   })
 
   it('regression: a custom __Host- cookie name is written with Secure, or browsers drop it', async () => {
@@ -564,7 +615,10 @@ describe('hostile input and misbehaving parts', () => {
     const warnings: string[] = []
     for (const provider of ['constructor', 'toString', '__proto__']) {
       const { cookies } = await expiredSession('next-auth-v4', undefined, { provider })
-      const handler = middleware({ providers: { oidc: localOidc(), google: localOidc() }, logger: { warn: (message: string) => warnings.push(message), error: (message: string) => warnings.push(`error ${message}`) } })
+      const handler = middleware({
+        providers: { oidc: localOidc(), google: localOidc() },
+        logger: { warn: (message: string) => warnings.push(message), error: (message: string) => warnings.push(`error ${message}`) },
+      })
       const response = await handler(pageRequest('/', cookies))
       expect(response.headers.get('x-middleware-next')).toBe('1')
       expect(setCookies(response)).toEqual([])
@@ -580,12 +634,18 @@ describe('hostile input and misbehaving parts', () => {
     const hostile = async (input: string | URL | Request, init?: RequestInit) => {
       const url = String(input instanceof Request ? input.url : input)
       if (!url.includes('/token')) return fetch(input, init)
-      return new Response(JSON.stringify({ error: `bad_token ${tokens.refresh_token}\n[edge-refresh] forged`, error_description: tokens.refresh_token }), {
-        status: 400,
-        headers: { 'content-type': 'application/json' },
-      })
+      return new Response(
+        JSON.stringify({ error: `bad_token ${tokens.refresh_token}\n[edge-refresh] forged`, error_description: tokens.refresh_token }),
+        {
+          status: 400,
+          headers: { 'content-type': 'application/json' },
+        },
+      )
     }
-    const handler = middleware({ fetch: hostile, logger: { warn: (message: string) => warnings.push(message), error: (message: string) => warnings.push(message) } })
+    const handler = middleware({
+      fetch: hostile,
+      logger: { warn: (message: string) => warnings.push(message), error: (message: string) => warnings.push(message) },
+    })
     await handler(pageRequest('/', cookies))
     expect(warnings.length).toBeGreaterThan(0)
     for (const message of warnings) {

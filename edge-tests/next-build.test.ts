@@ -27,21 +27,33 @@ describe('next build', () => {
       expect(file.startsWith('server/edge/')).toBe(true)
       expect(existsSync(join(ROOT, '.next', file))).toBe(true)
     }
-    expect(entry!.matchers.map((matcher) => matcher.originalSource)).toEqual(['/((?!api/auth|_next/static|_next/image|favicon.ico).*)', '/api/auth/session'])
+    expect(entry!.matchers.map((matcher) => matcher.originalSource)).toEqual([
+      '/((?!api/auth|_next/static|_next/image|favicon.ico).*)',
+      '/api/auth/session',
+    ])
 
     const matches = (path: string) => entry!.matchers.some((matcher) => new RegExp(matcher.regexp).test(path))
     for (const path of ['/', '/protected', '/protected/other', '/api/me', '/api/auth/session']) expect(matches(path), path).toBe(true)
-    for (const path of ['/api/auth/signin', '/api/auth/callback/oidc', '/api/auth/csrf', '/_next/static/chunks/app.js', '/_next/image', '/favicon.ico']) {
+    for (const path of [
+      '/api/auth/signin',
+      '/api/auth/callback/oidc',
+      '/api/auth/csrf',
+      '/_next/static/chunks/app.js',
+      '/_next/image',
+      '/favicon.ico',
+    ]) {
       expect(matches(path), path).toBe(false)
     }
   })
 
   it('runs nothing on the Node.js runtime in front of the app (no proxy function)', () => {
-    const functions = JSON.parse(readFileSync(join(ROOT, '.next', 'server', 'functions-config-manifest.json'), 'utf8')) as { functions: Record<string, unknown> }
+    const functions = JSON.parse(readFileSync(join(ROOT, '.next', 'server', 'functions-config-manifest.json'), 'utf8')) as {
+      functions: Record<string, unknown>
+    }
     expect(Object.keys(functions.functions)).not.toContain('/_middleware')
   })
 
-  it('bundles the refresh library, not next-auth\'s Node-only server, into the edge function', () => {
+  it("bundles the refresh library, not next-auth's Node-only server, into the edge function", () => {
     const entry = readMiddlewareManifest().middleware['/']!
     const code = entry.files.map((file) => readFileSync(join(ROOT, '.next', file), 'utf8')).join('\n')
     expect(code).toContain('[edge-refresh]')

@@ -5,7 +5,20 @@
  */
 import { beforeEach, expect, it } from 'vitest'
 import { createRefreshMiddleware } from '../lib'
-import { COOKIE_NAMES, SECRET, decodeWith, encodeWith, forwardedCookies, pageRequest, hooks, providerStats, sessionPayload, setCookies, signInAtProvider , localOidc } from './support/sessions'
+import {
+  COOKIE_NAMES,
+  SECRET,
+  decodeWith,
+  encodeWith,
+  forwardedCookies,
+  pageRequest,
+  hooks,
+  providerStats,
+  sessionPayload,
+  setCookies,
+  signInAtProvider,
+  localOidc,
+} from './support/sessions'
 
 beforeEach(async () => {
   await hooks().reset()

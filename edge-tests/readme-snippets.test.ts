@@ -72,13 +72,16 @@ describe('README snippets of the example apps', () => {
       `README.md lacks the snippet markers: found ${snippets.length} \`<!-- file: examples/<app>/<path> -->\` lines, need at least ${MIN_MARKERS}`,
     ).toBeGreaterThanOrEqual(MIN_MARKERS)
     const shown = new Set(snippets.map((snippet) => snippet.path))
-    const missing = Object.entries(REQUIRED).flatMap(([app, files]) => files.map((file) => `examples/${app}/${file}`).filter((path) => !shown.has(path)))
+    const missing = Object.entries(REQUIRED).flatMap(([app, files]) =>
+      files.map((file) => `examples/${app}/${file}`).filter((path) => !shown.has(path)),
+    )
     expect(missing, 'README.md lacks a marked snippet of these files').toEqual([])
   })
 
   for (const snippet of snippets) {
     it(`${snippet.path} (README.md line ${snippet.line}) is the file`, () => {
-      if (typeof snippet.content !== 'string') throw new Error(`README.md line ${snippet.line}, marker for ${snippet.path}: ${snippet.content.error}`)
+      if (typeof snippet.content !== 'string')
+        throw new Error(`README.md line ${snippet.line}, marker for ${snippet.path}: ${snippet.content.error}`)
       const resolved = normalize(join(ROOT, snippet.path))
       expect(resolved.startsWith(`${EXAMPLES_DIR}${sep}`), `${snippet.path} must be a file under examples/`).toBe(true)
       expect(existsSync(resolved), `${snippet.path} does not exist`).toBe(true)

@@ -52,7 +52,11 @@ function isolate(overrides: Partial<RefreshMiddlewareOptions> = {}) {
 
 async function session(expiresInSeconds: number) {
   const tokens = await signInAtProvider()
-  const jwt = await encodeWith('next-auth-v4', NAME, sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) + expiresInSeconds }))
+  const jwt = await encodeWith(
+    'next-auth-v4',
+    NAME,
+    sessionPayload(tokens, { expires_at: Math.floor(Date.now() / 1000) + expiresInSeconds }),
+  )
   return { tokens, cookies: { [NAME]: jwt } }
 }
 
@@ -127,7 +131,14 @@ describe('single flight across isolates through Redis', () => {
 
     const dump = await redisScan()
     expect(dump).toContain(prefix)
-    const secrets = [tokens.access_token, tokens.refresh_token, tokens.id_token, sessions[0]!.access_token, sessions[0]!.refresh_token, sessions[0]!.id_token]
+    const secrets = [
+      tokens.access_token,
+      tokens.refresh_token,
+      tokens.id_token,
+      sessions[0]!.access_token,
+      sessions[0]!.refresh_token,
+      sessions[0]!.id_token,
+    ]
     for (const secret of secrets) {
       expect(typeof secret).toBe('string')
       expect(dump.includes(secret as string)).toBe(false)
@@ -235,7 +246,11 @@ describe('a slow store', () => {
   it('regression: a store slower than storeTimeoutMs counts as down: nothing refreshed, the login kept', async () => {
     const warnings: string[] = []
     const isolates = Array.from({ length: 4 }, () =>
-      isolate({ store: upstashStore(delayedRedis(400), { prefix }), storeTimeoutMs: 100, logger: { warn: (message: string) => void warnings.push(message), error: () => {} } }),
+      isolate({
+        store: upstashStore(delayedRedis(400), { prefix }),
+        storeTimeoutMs: 100,
+        logger: { warn: (message: string) => void warnings.push(message), error: () => {} },
+      }),
     )
     const { tokens, cookies } = await session(-5)
     const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => isolates[i % 4]!(pageRequest(`/p/${i}`, cookies))))
@@ -285,7 +300,10 @@ describe('deadlines, slow providers and back-off', () => {
       const url = String(input instanceof Request ? input.url : input)
       if (!url.includes('/token')) return fetch(input, init)
       tokenCalls += 1
-      return new Response(JSON.stringify({ error: 'temporarily_unavailable' }), { status: 429, headers: { 'content-type': 'application/json', 'retry-after': '60' } })
+      return new Response(JSON.stringify({ error: 'temporarily_unavailable' }), {
+        status: 429,
+        headers: { 'content-type': 'application/json', 'retry-after': '60' },
+      })
     }
     const isolates = Array.from({ length: 4 }, () => isolate({ fetch: limited, retryAfterMs: 100 }))
     // Bounded: 5 rounds of 8 requests over about a second, far past retryAfterMs.
@@ -334,7 +352,7 @@ describe('how long an old cookie stays good', () => {
 })
 
 describe('a store someone else can write to', () => {
-  it('regression: a sealed result or dead mark copied under another refresh token\'s key is not handed to that session', async () => {
+  it("regression: a sealed result or dead mark copied under another refresh token's key is not handed to that session", async () => {
     const raw = new Redis({ url: inject('redisRestUrl'), token: inject('redisRestToken'), retry: false, automaticDeserialization: false })
     const { createSealer } = await import('../lib/refresh/sealing')
     const keyOf = (refreshToken: string) => createSealer([SECRET]).keyFor(refreshToken)
@@ -364,7 +382,9 @@ describe('a store someone else can write to', () => {
     expect(deadValue).toBeTypeOf('string')
     const second = await signInAtProvider()
     await raw.set(`${prefix}${await keyOf(second.refresh_token)}`, deadValue!, { px: 60_000 })
-    const secondResponse = await isolate()(pageRequest('/', { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(second, { expires_at: past })) }))
+    const secondResponse = await isolate()(
+      pageRequest('/', { [NAME]: await encodeWith('next-auth-v4', NAME, sessionPayload(second, { expires_at: past })) }),
+    )
     expect((await sessionOf(secondResponse))?.error).toBeUndefined()
     expect(secondResponse.status).not.toBe(307)
     expect((await refreshDirectly(second.refresh_token)).status).toBe(200)

@@ -6,10 +6,7 @@
 
 /** Stable codes of {@link RefreshConfigError}. */
 export type RefreshConfigErrorCode =
-  | 'CONFIG_SECRET_MISSING'
-  | 'CONFIG_PROVIDERS_MISSING'
-  | 'CONFIG_INVALID_OPTION'
-  | 'CONFIG_PROVIDER_INVALID'
+  'CONFIG_SECRET_MISSING' | 'CONFIG_PROVIDERS_MISSING' | 'CONFIG_INVALID_OPTION' | 'CONFIG_PROVIDER_INVALID'
 
 /** Misuse detected when the middleware, callbacks or a provider is created. The message says how to fix it. */
 export class RefreshConfigError extends Error {

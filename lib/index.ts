@@ -4,7 +4,14 @@
  */
 export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions, type RefreshReport } from './next/middleware'
 export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './next/compose'
-export { createRefreshEngine, type RefreshEngine, type RefreshEngineOptions, type EngineResult, type RunOptions, type SettledOutcome } from './refresh/engine'
+export {
+  createRefreshEngine,
+  type RefreshEngine,
+  type RefreshEngineOptions,
+  type EngineResult,
+  type RunOptions,
+  type SettledOutcome,
+} from './refresh/engine'
 export type { FlightResult, FlightSource, StoreOutagePolicy, WaitUntil } from './refresh/single-flight'
 export {
   refreshCallbacks,
@@ -32,20 +39,49 @@ export {
   type AppDatabaseCallbacks,
   type DatabaseSignInMessage,
 } from './database/session-callbacks'
-export { upstashAdapterAccounts, type UpstashAdapterClient, type UpstashAdapterKeyOptions, type DatabaseSessionAccounts } from './database/upstash-adapter-accounts'
+export {
+  upstashAdapterAccounts,
+  type UpstashAdapterClient,
+  type UpstashAdapterKeyOptions,
+  type DatabaseSessionAccounts,
+} from './database/upstash-adapter-accounts'
 export { createDatabaseRefreshMiddleware, type DatabaseRefreshMiddlewareOptions } from './next/database-middleware'
 export { oidc, type OidcProviderOptions } from './providers/oidc'
-export { cognito, type CognitoProviderOptions, type CognitoCommonOptions, type CognitoTokenEndpointOptions, type CognitoIdpOptions } from './providers/cognito'
+export {
+  cognito,
+  type CognitoProviderOptions,
+  type CognitoCommonOptions,
+  type CognitoTokenEndpointOptions,
+  type CognitoIdpOptions,
+} from './providers/cognito'
 export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from './providers/google'
 export type { RefreshProvider, ProviderContext, RefreshSession } from './providers/provider'
 export type { ClientAuthMethod } from './providers/refresh-grant'
 export { memoryStore, type MemoryStoreOptions } from './stores/memory-store'
 export { upstashStore, type UpstashStoreOptions, type UpstashLike } from './stores/upstash-store'
 export type { RefreshStore, ClaimResult, PeekResult } from './stores/store'
-export { readSessionCookie, type ReadSession, type SessionFormat, type SessionCookieOptions, type SessionCookieLocation, type SessionCodec } from './session/session-cookie'
+export {
+  readSessionCookie,
+  type ReadSession,
+  type SessionFormat,
+  type SessionCookieOptions,
+  type SessionCookieLocation,
+  type SessionCodec,
+} from './session/session-cookie'
 export { readSessionTokens, type SessionPayload } from './session/session-fields'
 export { decideRefresh, type RefreshDecision } from './refresh/decision'
 export { isLoopbackHostname } from './util/loopback'
 export { DEFAULTS } from './defaults'
 export { RefreshConfigError, type RefreshConfigErrorCode } from './errors'
-export { REFRESH_TOKEN_ERROR, type SessionTokens, type RefreshedTokens, type RefreshOutcome, type CookieSource, type Logger, type FetchLike, type Awaitable, type RefreshedSessionFields, type SignInAccount } from './types'
+export {
+  REFRESH_TOKEN_ERROR,
+  type SessionTokens,
+  type RefreshedTokens,
+  type RefreshOutcome,
+  type CookieSource,
+  type Logger,
+  type FetchLike,
+  type Awaitable,
+  type RefreshedSessionFields,
+  type SignInAccount,
+} from './types'

@@ -58,11 +58,15 @@ async function main(): Promise<number> {
       )
       return 1
     }
-    console.log(`[dev] local OpenID provider: ${provider.issuer} (client ${DEMO_PROVIDER.clientId}, access tokens live ${DEMO_ACCESS_TOKEN_TTL_SECONDS} s, any login name works)`)
+    console.log(
+      `[dev] local OpenID provider: ${provider.issuer} (client ${DEMO_PROVIDER.clientId}, access tokens live ${DEMO_ACCESS_TOKEN_TTL_SECONDS} s, any login name works)`,
+    )
   } else {
     console.log(`[dev] providers from the environment: ${env.providers.map((p) => p.id).join(', ')}`)
   }
-  console.log(`[dev] refresh store: ${env.upstash ? `Upstash (${env.upstash.source}_*)` : 'memory (this process only)'}; secret: ${env.secretSource}`)
+  console.log(
+    `[dev] refresh store: ${env.upstash ? `Upstash (${env.upstash.source}_*)` : 'memory (this process only)'}; secret: ${env.secretSource}`,
+  )
   console.log(`[dev] open ${appUrl}`)
 
   const nextBin = createRequire(import.meta.url).resolve('next/dist/bin/next')

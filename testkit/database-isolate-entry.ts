@@ -24,7 +24,8 @@ const pending: Promise<unknown>[] = []
 
 globalThis.__databaseEdge = {
   async handle(url, cookie, kind) {
-    const headers: Record<string, string> = kind === 'navigation' ? { cookie, accept: 'text/html', 'sec-fetch-mode': 'navigate' } : { cookie, accept: 'application/json' }
+    const headers: Record<string, string> =
+      kind === 'navigation' ? { cookie, accept: 'text/html', 'sec-fetch-mode': 'navigate' } : { cookie, accept: 'application/json' }
     const event = { waitUntil: (promise: Promise<unknown>) => void pending.push(promise) }
     const response = await middleware(new NextRequest(url, { headers }), event as never)
     return { status: response.status, location: response.headers.get('location'), setCookie: response.headers.getSetCookie() }

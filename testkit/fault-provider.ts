@@ -21,7 +21,10 @@ export function providerFetch(fault?: TokenEndpointFault, onTokenRequest?: () =>
       case undefined:
         return fetch(input, init)
       case '429':
-        return new Response(JSON.stringify({ error: 'slow_down' }), { status: 429, headers: { 'content-type': 'application/json', 'retry-after': '60' } })
+        return new Response(JSON.stringify({ error: 'slow_down' }), {
+          status: 429,
+          headers: { 'content-type': 'application/json', 'retry-after': '60' },
+        })
       case 'reset':
         // What undici throws when the peer resets the connection.
         throw new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) })

@@ -98,7 +98,10 @@ export function installFaultFetch(): () => void {
     switch (route.fault) {
       case '5xx':
         // The shape of an Upstash REST error, with a server status.
-        return new Response(JSON.stringify({ error: 'ERR internal server error (injected)' }), { status: 500, headers: { 'content-type': 'application/json' } })
+        return new Response(JSON.stringify({ error: 'ERR internal server error (injected)' }), {
+          status: 500,
+          headers: { 'content-type': 'application/json' },
+        })
       case 'html-200':
         // A captive portal / misrouted proxy: 200, but not the REST API.
         return new Response('<!doctype html><html><head><title>Sign in to the network</title></head><body>Welcome</body></html>', {
@@ -196,7 +199,10 @@ function evalKeys(args: Parameters<Eval>): string[] {
  * deleted by `loseLock()`, which the test calls when that leader's token request goes out.
  * `raw` is a plain real client used for the DEL.
  */
-export function lostLockRedis(inner: UpstashLike, raw: Redis): { redis: UpstashLike; loseLock: () => Promise<number>; leads: () => number } {
+export function lostLockRedis(
+  inner: UpstashLike,
+  raw: Redis,
+): { redis: UpstashLike; loseLock: () => Promise<number>; leads: () => number } {
   const leaderLocks: string[] = []
   let lost = 0
   return {

@@ -69,7 +69,9 @@ globalThis.__edgeRefresh = {
         : { oidc: oidc({ issuer: config.issuer, clientId: config.clientId, clientSecret: config.clientSecret }) },
       store:
         config.store === 'upstash'
-          ? upstashStore(new Redis({ url: config.redisUrl!, token: config.redisToken!, retry: false }), { prefix: config.prefix ?? 'edge-refresh:' })
+          ? upstashStore(new Redis({ url: config.redisUrl!, token: config.redisToken!, retry: false }), {
+              prefix: config.prefix ?? 'edge-refresh:',
+            })
           : memoryStore(),
       ...(config.skewSeconds !== undefined ? { skewSeconds: config.skewSeconds } : {}),
       fetch: countingProviderFetch,

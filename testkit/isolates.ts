@@ -54,7 +54,8 @@ export async function startIsolates(count: number, config: IsolateConfig): Promi
     const api = vm.context.__edgeRefresh as typeof globalThis.__edgeRefresh
     api.configure(config)
     return {
-      handle: async (url, cookie, background = false) => JSON.parse(JSON.stringify(await api.handle(url, cookie, background))) as IsolateResponse,
+      handle: async (url, cookie, background = false) =>
+        JSON.parse(JSON.stringify(await api.handle(url, cookie, background))) as IsolateResponse,
       settle: () => api.settle(),
       redisRequests: () => api.redisRequests(),
       providerRequests: () => api.providerRequests(),
@@ -83,7 +84,8 @@ export async function startDatabaseIsolates(count: number, env: Record<string, s
   return Array.from({ length: count }, () => {
     const api = edgeVM(code, env).context.__databaseEdge as typeof globalThis.__databaseEdge
     return {
-      handle: async (url, cookie, kind = 'navigation') => JSON.parse(JSON.stringify(await api.handle(url, cookie, kind))) as DatabaseIsolateResponse,
+      handle: async (url, cookie, kind = 'navigation') =>
+        JSON.parse(JSON.stringify(await api.handle(url, cookie, kind))) as DatabaseIsolateResponse,
       settle: () => api.settle(),
     }
   })

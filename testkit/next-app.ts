@@ -11,7 +11,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { createWriteStream, type WriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  createWriteStream,
+  type WriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,12 +44,27 @@ const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 5_000
 
 /** Files and folders whose content goes into the build (relative to the root). */
-const BUILD_INPUTS = ['app', 'lib', 'public', 'middleware.ts', 'proxy.ts', 'env.ts', 'auth.ts', 'refresh-options.ts', 'next.config.ts', 'package.json', 'package-lock.json', 'tsconfig.json']
+const BUILD_INPUTS = [
+  'app',
+  'lib',
+  'public',
+  'middleware.ts',
+  'proxy.ts',
+  'env.ts',
+  'auth.ts',
+  'refresh-options.ts',
+  'next.config.ts',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+]
 
 /** SHA-256 over the paths and contents of every build input, and the Next.js version. */
 export function sourceHash(): string {
   const hash = createHash('sha256')
-  hash.update(`next@${(JSON.parse(readFileSync(createRequire(import.meta.url).resolve('next/package.json'), 'utf8')) as { version: string }).version}\n`)
+  hash.update(
+    `next@${(JSON.parse(readFileSync(createRequire(import.meta.url).resolve('next/package.json'), 'utf8')) as { version: string }).version}\n`,
+  )
   const visit = (path: string, depth: number): void => {
     if (depth > 20 || !existsSync(path)) return
     const stat = statSync(path)
@@ -259,7 +284,8 @@ export async function startNextServer(options: NextServerOptions): Promise<NextS
 
   const deadline = Date.now() + START_TIMEOUT_MS
   for (;;) {
-    if (exited !== undefined) throw new Error(`next start on port ${port} (${options.cwd ?? ROOT}) exited (${exited}) before it was ready:\n${output()}`)
+    if (exited !== undefined)
+      throw new Error(`next start on port ${port} (${options.cwd ?? ROOT}) exited (${exited}) before it was ready:\n${output()}`)
     try {
       // Outside every middleware matcher here and needs no session: any HTTP answer means ready.
       const response = await fetch(`${url}/favicon.ico`, { signal: AbortSignal.timeout(2_000) })
@@ -279,7 +305,17 @@ export async function startNextServer(options: NextServerOptions): Promise<NextS
 /** The middleware entry of `.next/server/middleware-manifest.json` (Next 16.4, version 3). */
 export interface MiddlewareManifest {
   version: number
-  middleware: Record<string, { name: string; page: string; entrypoint?: string; files: string[]; matchers: Array<{ regexp: string; originalSource: string }>; env?: Record<string, string> }>
+  middleware: Record<
+    string,
+    {
+      name: string
+      page: string
+      entrypoint?: string
+      files: string[]
+      matchers: Array<{ regexp: string; originalSource: string }>
+      env?: Record<string, string>
+    }
+  >
   sortedMiddleware: string[]
   functions: Record<string, unknown>
 }

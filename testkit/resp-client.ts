@@ -9,7 +9,7 @@
  * connection all three fall out of a FIFO of pending replies and one socket write per batch,
  * in about 150 lines, with no new dependency.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net'
 
 /** A Redis error reply (`-ERR ...`), kept apart from string replies so callers can map it to `{ error }`. */
 export class RespError {
@@ -21,31 +21,31 @@ export class RespError {
  * A decoded RESP2 reply: simple and bulk strings are Buffers (raw bytes), integers are numbers,
  * nil is `null`, arrays nest, and error replies are {@link RespError}.
  */
-export type RespValue = Buffer | number | null | RespError | RespValue[];
+export type RespValue = Buffer | number | null | RespError | RespValue[]
 
 /** Thrown when Redis cannot be reached or the connection drops with replies outstanding. */
 export class RedisUnavailableError extends Error {
   /** Stable code for callers that `switch` on it. */
-  readonly code = 'REDIS_UNAVAILABLE';
+  readonly code = 'REDIS_UNAVAILABLE'
 }
 
 interface Pending {
-  remaining: number;
-  replies: RespValue[];
-  resolve: (replies: RespValue[]) => void;
-  reject: (error: Error) => void;
+  remaining: number
+  replies: RespValue[]
+  resolve: (replies: RespValue[]) => void
+  reject: (error: Error) => void
 }
 
 /** Marks "not enough bytes buffered yet" while parsing. */
-const INCOMPLETE = Symbol('incomplete');
+const INCOMPLETE = Symbol('incomplete')
 
 function encodeCommand(args: readonly string[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)]
   for (const arg of args) {
-    const bytes = Buffer.from(arg, 'utf8');
-    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
+    const bytes = Buffer.from(arg, 'utf8')
+    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'))
   }
-  return Buffer.concat(parts);
+  return Buffer.concat(parts)
 }
 
 /**
@@ -53,40 +53,40 @@ function encodeCommand(args: readonly string[]): Buffer {
  * Returns the value and the offset after it, or INCOMPLETE when the buffer ends first.
  */
 function parseValue(buf: Buffer, offset: number): [RespValue, number] | typeof INCOMPLETE {
-  const lineEnd = buf.indexOf('\r\n', offset);
-  if (lineEnd === -1) return INCOMPLETE;
-  const type = String.fromCharCode(buf[offset] ?? 0);
-  const line = buf.toString('utf8', offset + 1, lineEnd);
-  const next = lineEnd + 2;
+  const lineEnd = buf.indexOf('\r\n', offset)
+  if (lineEnd === -1) return INCOMPLETE
+  const type = String.fromCharCode(buf[offset] ?? 0)
+  const line = buf.toString('utf8', offset + 1, lineEnd)
+  const next = lineEnd + 2
   // Strings are copied out so a small reply does not pin a large receive buffer.
   switch (type) {
     case '+':
-      return [Buffer.from(buf.subarray(offset + 1, lineEnd)), next];
+      return [Buffer.from(buf.subarray(offset + 1, lineEnd)), next]
     case '-':
-      return [new RespError(line), next];
+      return [new RespError(line), next]
     case ':':
-      return [Number(line), next];
+      return [Number(line), next]
     case '$': {
-      const length = Number(line);
-      if (length === -1) return [null, next];
-      if (buf.length < next + length + 2) return INCOMPLETE;
-      return [Buffer.from(buf.subarray(next, next + length)), next + length + 2];
+      const length = Number(line)
+      if (length === -1) return [null, next]
+      if (buf.length < next + length + 2) return INCOMPLETE
+      return [Buffer.from(buf.subarray(next, next + length)), next + length + 2]
     }
     case '*': {
-      const count = Number(line);
-      if (count === -1) return [null, next];
-      const items: RespValue[] = [];
-      let cursor = next;
+      const count = Number(line)
+      if (count === -1) return [null, next]
+      const items: RespValue[] = []
+      let cursor = next
       for (let i = 0; i < count; i++) {
-        const parsed = parseValue(buf, cursor);
-        if (parsed === INCOMPLETE) return INCOMPLETE;
-        items.push(parsed[0]);
-        cursor = parsed[1];
+        const parsed = parseValue(buf, cursor)
+        if (parsed === INCOMPLETE) return INCOMPLETE
+        items.push(parsed[0])
+        cursor = parsed[1]
       }
-      return [items, cursor];
+      return [items, cursor]
     }
     default:
-      throw new Error(`unexpected RESP type byte ${JSON.stringify(type)}`);
+      throw new Error(`unexpected RESP type byte ${JSON.stringify(type)}`)
   }
 }
 
@@ -98,10 +98,10 @@ function parseValue(buf: Buffer, offset: number): [RespValue, number] | typeof I
  * batch rejects with {@link RedisUnavailableError}, and the next `send` tries to connect again.
  */
 export class RespClient {
-  private socket: Socket | undefined;
-  private connecting: Promise<Socket> | undefined;
-  private buffer: Buffer = Buffer.alloc(0);
-  private readonly queue: Pending[] = [];
+  private socket: Socket | undefined
+  private connecting: Promise<Socket> | undefined
+  private buffer: Buffer = Buffer.alloc(0)
+  private readonly queue: Pending[] = []
 
   /**
    * @param port Redis TCP port on 127.0.0.1.
@@ -117,72 +117,72 @@ export class RespClient {
    * as {@link RespError}). Rejects only when Redis cannot be reached.
    */
   async send(commands: readonly (readonly string[])[]): Promise<RespValue[]> {
-    if (commands.length === 0) return [];
-    const socket = await this.connection();
+    if (commands.length === 0) return []
+    const socket = await this.connection()
     return new Promise<RespValue[]>((resolve, reject) => {
-      this.queue.push({ remaining: commands.length, replies: [], resolve, reject });
-      socket.write(Buffer.concat(commands.map(encodeCommand)));
-    });
+      this.queue.push({ remaining: commands.length, replies: [], resolve, reject })
+      socket.write(Buffer.concat(commands.map(encodeCommand)))
+    })
   }
 
   /** Closes the connection; outstanding batches reject. */
   close(): void {
-    this.socket?.destroy();
-    this.dropConnection(new RedisUnavailableError('connection closed'));
+    this.socket?.destroy()
+    this.dropConnection(new RedisUnavailableError('connection closed'))
   }
 
   private connection(): Promise<Socket> {
-    if (this.socket) return Promise.resolve(this.socket);
+    if (this.socket) return Promise.resolve(this.socket)
     this.connecting ??= new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port: this.port });
-      socket.setNoDelay(true);
+      const socket = connect({ host: '127.0.0.1', port: this.port })
+      socket.setNoDelay(true)
       const timer = setTimeout(() => {
-        socket.destroy(new Error(`connect timeout after ${this.connectTimeoutMs} ms`));
-      }, this.connectTimeoutMs);
+        socket.destroy(new Error(`connect timeout after ${this.connectTimeoutMs} ms`))
+      }, this.connectTimeoutMs)
       socket.once('connect', () => {
-        clearTimeout(timer);
-        this.socket = socket;
-        this.connecting = undefined;
-        resolve(socket);
-      });
-      socket.on('data', (chunk: Buffer) => this.onData(chunk));
+        clearTimeout(timer)
+        this.socket = socket
+        this.connecting = undefined
+        resolve(socket)
+      })
+      socket.on('data', (chunk: Buffer) => this.onData(chunk))
       socket.on('error', (error) => {
-        clearTimeout(timer);
+        clearTimeout(timer)
         if (this.socket !== socket) {
-          this.connecting = undefined;
-          reject(new RedisUnavailableError(`redis at 127.0.0.1:${this.port}: ${error.message}`));
+          this.connecting = undefined
+          reject(new RedisUnavailableError(`redis at 127.0.0.1:${this.port}: ${error.message}`))
         }
-      });
+      })
       socket.on('close', () => {
         if (this.socket === socket) {
-          this.dropConnection(new RedisUnavailableError(`redis at 127.0.0.1:${this.port} closed the connection`));
+          this.dropConnection(new RedisUnavailableError(`redis at 127.0.0.1:${this.port} closed the connection`))
         }
-      });
-    });
-    return this.connecting;
+      })
+    })
+    return this.connecting
   }
 
   private dropConnection(error: Error): void {
-    this.socket = undefined;
-    this.buffer = Buffer.alloc(0);
-    for (const pending of this.queue.splice(0)) pending.reject(error);
+    this.socket = undefined
+    this.buffer = Buffer.alloc(0)
+    for (const pending of this.queue.splice(0)) pending.reject(error)
   }
 
   private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    let offset = 0;
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk])
+    let offset = 0
     for (;;) {
-      const pending = this.queue[0];
-      if (!pending || offset >= this.buffer.length) break;
-      const parsed = parseValue(this.buffer, offset);
-      if (parsed === INCOMPLETE) break;
-      offset = parsed[1];
-      pending.replies.push(parsed[0]);
+      const pending = this.queue[0]
+      if (!pending || offset >= this.buffer.length) break
+      const parsed = parseValue(this.buffer, offset)
+      if (parsed === INCOMPLETE) break
+      offset = parsed[1]
+      pending.replies.push(parsed[0])
       if (--pending.remaining === 0) {
-        this.queue.shift();
-        pending.resolve(pending.replies);
+        this.queue.shift()
+        pending.resolve(pending.replies)
       }
     }
-    this.buffer = this.buffer.subarray(offset);
+    this.buffer = this.buffer.subarray(offset)
   }
 }

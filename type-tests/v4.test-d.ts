@@ -7,7 +7,14 @@ import type { AuthOptions, Session } from 'next-auth'
 import type { JWT } from 'next-auth/jwt'
 import { withAuth, type NextRequestWithAuth } from 'next-auth/middleware'
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server'
-import { createRefreshMiddleware, memoryStore, oidc, refreshCallbacks, withRefresh, type RefreshedSessionFields } from 'next-auth-edge-refresh'
+import {
+  createRefreshMiddleware,
+  memoryStore,
+  oidc,
+  refreshCallbacks,
+  withRefresh,
+  type RefreshedSessionFields,
+} from 'next-auth-edge-refresh'
 import { describe, expectTypeOf, it } from 'vitest'
 
 declare module 'next-auth' {
@@ -72,7 +79,9 @@ describe('next-auth v4 typings', () => {
         { pages: { signIn: '/signin' } },
       ),
     )
-    withRefresh(refresh, (request: NextRequest) => (request.nextUrl.pathname === '/old' ? NextResponse.redirect(new URL('/new', request.url)) : undefined))
+    withRefresh(refresh, (request: NextRequest) =>
+      request.nextUrl.pathname === '/old' ? NextResponse.redirect(new URL('/new', request.url)) : undefined,
+    )
     expectTypeOf(gate).toEqualTypeOf<(request: NextRequest, event: NextFetchEvent) => Promise<Response>>()
   })
 

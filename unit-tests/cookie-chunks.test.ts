@@ -6,7 +6,15 @@ const NAME = 'next-auth.session-token'
 
 describe('cookie chunks', () => {
   it('reads a whole cookie before any chunks of the same name', () => {
-    expect(readChunkedCookie([{ name: `${NAME}.0`, value: 'x' }, { name: NAME, value: 'whole' }], NAME)).toEqual({ value: 'whole', names: [NAME] })
+    expect(
+      readChunkedCookie(
+        [
+          { name: `${NAME}.0`, value: 'x' },
+          { name: NAME, value: 'whole' },
+        ],
+        NAME,
+      ),
+    ).toEqual({ value: 'whole', names: [NAME] })
   })
 
   it('joins chunks in index order whatever order they arrive in', () => {
@@ -19,7 +27,15 @@ describe('cookie chunks', () => {
   })
 
   it('regression: a chunk sequence with a gap is not joined (getToken joins it into garbage)', () => {
-    expect(readChunkedCookie([{ name: `${NAME}.0`, value: 'a' }, { name: `${NAME}.2`, value: 'c' }], NAME)).toBeNull()
+    expect(
+      readChunkedCookie(
+        [
+          { name: `${NAME}.0`, value: 'a' },
+          { name: `${NAME}.2`, value: 'c' },
+        ],
+        NAME,
+      ),
+    ).toBeNull()
   })
 
   it('ignores look-alike names: leading zeros, signs, other suffixes, other cookies', () => {
@@ -41,7 +57,12 @@ describe('cookie chunks', () => {
   })
 
   it('names every chunk (and the whole cookie) the new write leaves behind', () => {
-    const sent = [{ name: NAME, value: 'old' }, { name: `${NAME}.0`, value: 'a' }, { name: `${NAME}.1`, value: 'b' }, { name: 'other', value: 'keep' }]
+    const sent = [
+      { name: NAME, value: 'old' },
+      { name: `${NAME}.0`, value: 'a' },
+      { name: `${NAME}.1`, value: 'b' },
+      { name: 'other', value: 'keep' },
+    ]
     expect(staleChunkNames(sent, NAME, [{ name: `${NAME}.0`, value: 'new' }])).toEqual([NAME, `${NAME}.1`])
   })
 })

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest'
 import { decideRefresh, effectiveSkewSeconds } from '../lib/refresh/decision'
 
 const NOW = 1_800_000_000
-const tokens = (secondsLeft: number, extra: Record<string, unknown> = {}) => ({ access_token: 'a', refresh_token: 'r', expires_at: NOW + secondsLeft, ...extra })
+const tokens = (secondsLeft: number, extra: Record<string, unknown> = {}) => ({
+  access_token: 'a',
+  refresh_token: 'r',
+  expires_at: NOW + secondsLeft,
+  ...extra,
+})
 
 describe('decideRefresh', () => {
   it('passes a token with more than the skew left, and refreshes at the skew boundary itself', () => {

@@ -58,12 +58,19 @@ function forgottenExports(): string[] {
   const exported = new Set(exports.map(resolve))
   const forgotten = new Set<string>()
   const visit = (owner: string, node: ts.Node): void => {
-    const nameNode = ts.isTypeReferenceNode(node) ? node.typeName : ts.isTypeQueryNode(node) ? node.exprName : ts.isExpressionWithTypeArguments(node) ? node.expression : undefined
+    const nameNode = ts.isTypeReferenceNode(node)
+      ? node.typeName
+      : ts.isTypeQueryNode(node)
+        ? node.exprName
+        : ts.isExpressionWithTypeArguments(node)
+          ? node.expression
+          : undefined
     if (nameNode) {
       const found = checker.getSymbolAtLocation(nameNode)
       const symbol = found && resolve(found)
       const file = symbol?.declarations?.[0]?.getSourceFile().fileName
-      if (symbol && !(symbol.flags & ts.SymbolFlags.TypeParameter) && file?.startsWith(`${LIB}${sep}`) && !exported.has(symbol)) forgotten.add(`${symbol.name} (in ${owner})`)
+      if (symbol && !(symbol.flags & ts.SymbolFlags.TypeParameter) && file?.startsWith(`${LIB}${sep}`) && !exported.has(symbol))
+        forgotten.add(`${symbol.name} (in ${owner})`)
     }
     if (ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((modifier) => modifier.kind === ts.SyntaxKind.PrivateKeyword)) return
     if (ts.isFunctionLike(node) && 'body' in node && node.body) {
@@ -99,9 +106,16 @@ function filesInTable(): string[] {
 describe('the package surface', () => {
   it("README's API table lists exactly what lib/index.ts exports, each with the file that declares it", () => {
     const { exports, resolve } = compileIndex()
-    const exported = exports.map((symbol) => `${symbol.name} in ${relative(ROOT, resolve(symbol).declarations![0]!.getSourceFile().fileName).split(sep).join('/')}`).sort()
+    const exported = exports
+      .map(
+        (symbol) => `${symbol.name} in ${relative(ROOT, resolve(symbol).declarations![0]!.getSourceFile().fileName).split(sep).join('/')}`,
+      )
+      .sort()
     const listed = apiTableRows().sort()
-    expect({ missingFromReadme: exported.filter((name) => !listed.includes(name)), notExported: listed.filter((name) => !exported.includes(name)) }).toEqual({
+    expect({
+      missingFromReadme: exported.filter((name) => !listed.includes(name)),
+      notExported: listed.filter((name) => !exported.includes(name)),
+    }).toEqual({
       missingFromReadme: [],
       notExported: [],
     })
@@ -114,6 +128,9 @@ describe('the package surface', () => {
   it("README's file table lists every file of the package, and only those", () => {
     const files = packageFiles().sort()
     const listed = filesInTable().sort()
-    expect({ missingFromReadme: files.filter((file) => !listed.includes(file)), gone: listed.filter((file) => !files.includes(file)) }).toEqual({ missingFromReadme: [], gone: [] })
+    expect({
+      missingFromReadme: files.filter((file) => !listed.includes(file)),
+      gone: listed.filter((file) => !files.includes(file)),
+    }).toEqual({ missingFromReadme: [], gone: [] })
   })
 })

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest'
 import { classifyRequest } from '../lib/next/request-kind'
 
-const request = (path: string, headers: Record<string, string> = {}, method = 'GET') => new Request(`http://app.test${path}`, { method, headers })
+const request = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+  new Request(`http://app.test${path}`, { method, headers })
 
 describe('classifyRequest', () => {
   it('a browser navigation (fetch metadata, or HTML accepted without it)', () => {

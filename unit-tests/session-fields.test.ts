@@ -8,29 +8,51 @@ const refreshed = { access_token: 'new-access', refresh_token: 'new-refresh', ex
 describe('session fields', () => {
   it('reads the Auth.js names', () => {
     const payload = { sub: 'u', access_token: 'a', refresh_token: 'r', id_token: 'i', expires_at: NOW + 60, provider: 'oidc' }
-    expect(readSessionTokens(payload, NOW)).toEqual({ access_token: 'a', refresh_token: 'r', id_token: 'i', expires_at: NOW + 60, provider: 'oidc' })
+    expect(readSessionTokens(payload, NOW)).toEqual({
+      access_token: 'a',
+      refresh_token: 'r',
+      id_token: 'i',
+      expires_at: NOW + 60,
+      provider: 'oidc',
+    })
   })
 
   it('reads the older recipes: accessTokenExpires in milliseconds or seconds', () => {
-    expect(readSessionTokens({ accessToken: 'a', refreshToken: 'r', accessTokenExpires: (NOW + 60) * 1000 }, NOW)).toMatchObject({ expires_at: NOW + 60, refresh_token: 'r' })
+    expect(readSessionTokens({ accessToken: 'a', refreshToken: 'r', accessTokenExpires: (NOW + 60) * 1000 }, NOW)).toMatchObject({
+      expires_at: NOW + 60,
+      refresh_token: 'r',
+    })
     expect(readSessionTokens({ accessToken: 'a', accessTokenExpires: NOW + 60 }, NOW)).toMatchObject({ expires_at: NOW + 60 })
   })
 
   it('regression: an expiry decades ahead (a published recipe stored `Date.now() + expires_at * 1000`) is not trusted: due now', () => {
     const expiresAt = NOW + 3600
-    expect(readSessionTokens({ accessToken: 'opaque', accessTokenExpires: NOW * 1000 + expiresAt * 1000 }, NOW)).toMatchObject({ expires_at: NOW })
+    expect(readSessionTokens({ accessToken: 'opaque', accessTokenExpires: NOW * 1000 + expiresAt * 1000 }, NOW)).toMatchObject({
+      expires_at: NOW,
+    })
   })
 
   it('a session without an access token has nothing to keep fresh; an old error name counts as ended', () => {
     expect(readSessionTokens({ sub: 'u' }, NOW)).toBeNull()
-    expect(readSessionTokens({ access_token: 'a', expires_at: NOW, error: 'RefreshAccessTokenError' }, NOW)).toMatchObject({ error: 'RefreshTokenError' })
+    expect(readSessionTokens({ access_token: 'a', expires_at: NOW, error: 'RefreshAccessTokenError' }, NOW)).toMatchObject({
+      error: 'RefreshTokenError',
+    })
   })
 
   it('writes refreshed tokens under the names the session uses, in their units, and clears the error', () => {
-    const modern = withRefreshedTokens({ sub: 'u', access_token: 'a', refresh_token: 'r', expires_at: NOW, error: 'RefreshTokenError' }, refreshed, NOW)
+    const modern = withRefreshedTokens(
+      { sub: 'u', access_token: 'a', refresh_token: 'r', expires_at: NOW, error: 'RefreshTokenError' },
+      refreshed,
+      NOW,
+    )
     expect(modern).toEqual({ sub: 'u', ...refreshed, refreshed_at: NOW })
     const legacy = withRefreshedTokens({ accessToken: 'a', refreshToken: 'r', accessTokenExpires: NOW * 1000 }, refreshed, NOW)
-    expect(legacy).toEqual({ accessToken: 'new-access', refreshToken: 'new-refresh', accessTokenExpires: (NOW + 3600) * 1000, refreshed_at: NOW })
+    expect(legacy).toEqual({
+      accessToken: 'new-access',
+      refreshToken: 'new-refresh',
+      accessTokenExpires: (NOW + 3600) * 1000,
+      refreshed_at: NOW,
+    })
   })
 
   it('an ended login keeps its access token, drops the dead refresh token and records the error', () => {

@@ -12,7 +12,12 @@ export function Countdown({ expiresAt }: { expiresAt: number }) {
   }, [expiresAt])
   const remaining = expiresAt - now
   return (
-    <span className={remaining > 0 ? 'countdown' : 'countdown expired'} data-testid="expires-countdown" data-remaining={remaining} suppressHydrationWarning>
+    <span
+      className={remaining > 0 ? 'countdown' : 'countdown expired'}
+      data-testid="expires-countdown"
+      data-remaining={remaining}
+      suppressHydrationWarning
+    >
       {remaining > 0 ? `${remaining} s left` : `expired ${-remaining} s ago: the next request refreshes it`}
     </span>
   )

@@ -15,7 +15,15 @@ const SIGN_IN_DELAY_SECONDS = 3
  * advice). The error comes from the server render (`serverError`, fresh on every navigation) or
  * from useSession() (refetched when the tab regains focus).
  */
-export function SessionErrorWatcher({ serverError, provider, callbackUrl }: { serverError?: string | undefined; provider?: string | undefined; callbackUrl: string }) {
+export function SessionErrorWatcher({
+  serverError,
+  provider,
+  callbackUrl,
+}: {
+  serverError?: string | undefined
+  provider?: string | undefined
+  callbackUrl: string
+}) {
   const { data } = useSession()
   const clientError = (data as { error?: string } | null)?.error
   const error = serverError === REFRESH_TOKEN_ERROR || clientError === REFRESH_TOKEN_ERROR ? REFRESH_TOKEN_ERROR : undefined
@@ -39,8 +47,8 @@ export function SessionErrorWatcher({ serverError, provider, callbackUrl }: { se
   if (!error) return null
   return (
     <div className="alert" role="alert" data-testid="session-error" data-error={error}>
-      <strong>Your sign-in has ended ({error}).</strong> The provider no longer accepts this login, so the access token can no longer
-      be refreshed. Signing you in again in {left} s…{' '}
+      <strong>Your sign-in has ended ({error}).</strong> The provider no longer accepts this login, so the access token can no longer be
+      refreshed. Signing you in again in {left} s…{' '}
       <button type="button" className="button primary" onClick={() => void signIn(provider, { callbackUrl })}>
         Sign in again now
       </button>

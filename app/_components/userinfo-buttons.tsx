@@ -27,7 +27,13 @@ export function ApiMeButton() {
     try {
       const response = await fetch('/api/me', { cache: 'no-store' })
       const body = (await response.json()) as Partial<UserinfoActionResult> & { userinfoStatus?: number | null }
-      setResult({ status: body.userinfoStatus ?? null, sub: body.sub, fingerprint: body.fingerprint, error: response.ok ? body.error : (body.error ?? `HTTP ${response.status}`), at: Date.now() })
+      setResult({
+        status: body.userinfoStatus ?? null,
+        sub: body.sub,
+        fingerprint: body.fingerprint,
+        error: response.ok ? body.error : (body.error ?? `HTTP ${response.status}`),
+        at: Date.now(),
+      })
     } catch (error) {
       setResult({ status: null, error: error instanceof Error ? error.message : String(error), at: Date.now() })
     } finally {
@@ -45,10 +51,23 @@ export function ApiMeButton() {
 }
 
 function ProbeResult({ testId, result }: { testId: string; result: UserinfoActionResult | null }) {
-  if (!result) return <p className="muted" data-testid={testId} data-state="idle">Not called yet.</p>
+  if (!result)
+    return (
+      <p className="muted" data-testid={testId} data-state="idle">
+        Not called yet.
+      </p>
+    )
   const ok = result.status === 200
   return (
-    <p className={ok ? 'result ok' : 'result fail'} data-testid={testId} data-state="done" data-status={result.status ?? ''} data-sub={result.sub ?? ''} data-fingerprint={result.fingerprint ?? ''} data-at={result.at}>
+    <p
+      className={ok ? 'result ok' : 'result fail'}
+      data-testid={testId}
+      data-state="done"
+      data-status={result.status ?? ''}
+      data-sub={result.sub ?? ''}
+      data-fingerprint={result.fingerprint ?? ''}
+      data-at={result.at}
+    >
       {ok ? `userinfo ${result.status}, sub ${result.sub ?? '?'}` : `failed: ${result.error ?? `HTTP ${result.status ?? '?'}`}`}
       {result.fingerprint ? <span className="muted"> · token {result.fingerprint}</span> : null}
     </p>

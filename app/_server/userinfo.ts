@@ -25,7 +25,10 @@ function userinfoEndpoint(issuer: string): Promise<string> {
   let endpoint = endpoints.get(issuer)
   if (!endpoint) {
     endpoint = (async () => {
-      const response = await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(TIMEOUT_MS), cache: 'no-store' })
+      const response = await fetch(`${issuer}/.well-known/openid-configuration`, {
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+        cache: 'no-store',
+      })
       if (!response.ok) throw new Error(`discovery answered HTTP ${response.status}`)
       const document = (await response.json()) as { userinfo_endpoint?: unknown }
       if (typeof document.userinfo_endpoint !== 'string') throw new Error('discovery document has no userinfo_endpoint')
@@ -39,7 +42,9 @@ function userinfoEndpoint(issuer: string): Promise<string> {
 
 /** Calls userinfo with the session's access token. Never throws. */
 export async function callUserinfo(session: TokenSession): Promise<UserinfoResult> {
-  const provider = appEnv().providers.find((candidate) => candidate.id === session.provider) ?? (appEnv().providers.length === 1 ? appEnv().providers[0] : undefined)
+  const provider =
+    appEnv().providers.find((candidate) => candidate.id === session.provider) ??
+    (appEnv().providers.length === 1 ? appEnv().providers[0] : undefined)
   if (!provider) return { ok: false, status: null, error: `provider "${session.provider ?? '(none)'}" is not configured` }
   try {
     const endpoint = await userinfoEndpoint(issuerOf(provider))

@@ -44,7 +44,12 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
       </p>
       <div className="row">
         {providers.map((provider) => (
-          <SignInButton key={provider.id} providerId={provider.id} callbackUrl={callbackUrl} label={`Sign in with ${providerLabel(provider.id, provider.id === 'oidc' && provider.demo)}`} />
+          <SignInButton
+            key={provider.id}
+            providerId={provider.id}
+            callbackUrl={callbackUrl}
+            label={`Sign in with ${providerLabel(provider.id, provider.id === 'oidc' && provider.demo)}`}
+          />
         ))}
       </div>
     </section>

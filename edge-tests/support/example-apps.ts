@@ -69,7 +69,11 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /** Runs a command to completion (bounded by `timeoutMs`), logging to `artifacts/examples/<log>.log`. */
-export async function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; log: string }): Promise<ChildResult> {
+export async function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; log: string },
+): Promise<ChildResult> {
   mkdirSync(EXAMPLE_ARTIFACTS, { recursive: true })
   const log = createWriteStream(join(EXAMPLE_ARTIFACTS, `${options.log}.log`))
   const started = Date.now()
@@ -155,7 +159,8 @@ export async function installExample(name: string, tarball: string, workDir: str
   })
   const manifestPath = join(dir, 'package.json')
   const manifest: { dependencies?: Record<string, string> } = JSON.parse(readFileSync(manifestPath, 'utf8'))
-  if (!manifest.dependencies?.['next-auth-edge-refresh']) throw new Error(`examples/${name}/package.json does not depend on next-auth-edge-refresh`)
+  if (!manifest.dependencies?.['next-auth-edge-refresh'])
+    throw new Error(`examples/${name}/package.json does not depend on next-auth-edge-refresh`)
   manifest.dependencies['next-auth-edge-refresh'] = `file:${tarball}`
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
 
@@ -168,7 +173,9 @@ export async function installExample(name: string, tarball: string, workDir: str
     log: `${name}-npm-install`,
   })
   if (result.code !== 0) {
-    throw new Error(`npm install of the example ${name} in ${dir} failed (${result.code}); see artifacts/examples/${name}-npm-install.log:\n${tail(result.output)}`)
+    throw new Error(
+      `npm install of the example ${name} in ${dir} failed (${result.code}); see artifacts/examples/${name}-npm-install.log:\n${tail(result.output)}`,
+    )
   }
 
   // A plain copy of the tarball, not a link back into the repository.
@@ -223,7 +230,10 @@ export interface ExampleServer {
 }
 
 /** `next start` on 127.0.0.1 in the copy; resolves once it answers HTTP. */
-export async function startExample(example: InstalledExample, options: { port: number; env: Record<string, string>; log: string }): Promise<ExampleServer> {
+export async function startExample(
+  example: InstalledExample,
+  options: { port: number; env: Record<string, string>; log: string },
+): Promise<ExampleServer> {
   const server = await startNextServer({
     port: options.port,
     env: options.env,

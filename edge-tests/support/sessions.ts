@@ -51,7 +51,10 @@ export async function providerHook(path: 'reset' | 'revoke' | 'fail' | 'latency'
     case 'revoke':
       return client.revoke(String(body.refresh_token))
     case 'fail':
-      return client.fail(Number(body.status), { ...(body.count === undefined ? {} : { count: Number(body.count) }), ...(typeof body.login === 'string' ? { login: body.login } : {}) })
+      return client.fail(Number(body.status), {
+        ...(body.count === undefined ? {} : { count: Number(body.count) }),
+        ...(typeof body.login === 'string' ? { login: body.login } : {}),
+      })
     case 'latency':
       return client.latency(Number(body.ms), typeof body.login === 'string' ? body.login : undefined)
   }
@@ -81,7 +84,12 @@ export const COOKIE_NAMES: Record<Format, { plain: string; secure: string }> = {
 export const AUTHJS_V5_CODEC: SessionCodec = { encode: encodeV5, decode: decodeV5 }
 
 /** Encodes a session payload with the real encoder of the format. */
-export async function encodeWith(format: Format, name: string, token: Record<string, unknown>, maxAge = 30 * 24 * 60 * 60): Promise<string> {
+export async function encodeWith(
+  format: Format,
+  name: string,
+  token: Record<string, unknown>,
+  maxAge = 30 * 24 * 60 * 60,
+): Promise<string> {
   return format === 'authjs-v5' ? encodeV5({ token, secret: SECRET, salt: name, maxAge }) : encodeV4({ token, secret: SECRET, maxAge })
 }
 
@@ -109,11 +117,18 @@ export function sessionPayload(tokens: ProviderTokens, overrides: Record<string,
 
 /** Serializes cookies into a `Cookie` header. */
 export function cookieHeader(cookies: Record<string, string>): string {
-  return Object.entries(cookies).map(([name, value]) => `${name}=${value}`).join('; ')
+  return Object.entries(cookies)
+    .map(([name, value]) => `${name}=${value}`)
+    .join('; ')
 }
 
 /** A request as Next.js hands it to middleware. */
-export function pageRequest(path: string, cookies: Record<string, string>, headers: Record<string, string> = {}, origin = ORIGIN): NextRequest {
+export function pageRequest(
+  path: string,
+  cookies: Record<string, string>,
+  headers: Record<string, string> = {},
+  origin = ORIGIN,
+): NextRequest {
   return new NextRequest(new URL(path, origin), {
     headers: { cookie: cookieHeader(cookies), accept: 'text/html', 'sec-fetch-mode': 'navigate', ...headers },
   })

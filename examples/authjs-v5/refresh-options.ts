@@ -22,7 +22,9 @@ function store(): RefreshStore {
   const token = process.env.UPSTASH_REDIS_REST_TOKEN
   // The package bounds each store call itself (storeTimeoutMs, then a store outage); the client's
   // own retries (seconds of back-off) would only delay that.
-  return url && token ? upstashStore(new Redis({ url, token, retry: false, enableTelemetry: false }), { prefix: 'example-v5:' }) : memoryStore()
+  return url && token
+    ? upstashStore(new Redis({ url, token, retry: false, enableTelemetry: false }), { prefix: 'example-v5:' })
+    : memoryStore()
 }
 
 export const refreshOptions: RefreshEngineOptions = {

@@ -26,7 +26,11 @@ export const authOptions: AuthOptions = {
       clientSecret: process.env.OIDC_CLIENT_SECRET,
       checks: ['pkce', 'state'],
       idToken: true,
-      profile: (profile: { sub: string; name?: string; email?: string }) => ({ id: profile.sub, name: profile.name ?? profile.sub, email: profile.email ?? null }),
+      profile: (profile: { sub: string; name?: string; email?: string }) => ({
+        id: profile.sub,
+        name: profile.name ?? profile.sub,
+        email: profile.email ?? null,
+      }),
     },
   ],
   callbacks: { ...databaseSessionCallbacks(refresher) },

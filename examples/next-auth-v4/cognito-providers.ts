@@ -5,7 +5,10 @@
  */
 import { cognito, type RefreshProvider } from 'next-auth-edge-refresh'
 
-export function cognitoProviders(clientId: string, clientSecret: string): Record<'hostedUi' | 'initiateAuth' | 'getTokens', RefreshProvider> {
+export function cognitoProviders(
+  clientId: string,
+  clientSecret: string,
+): Record<'hostedUi' | 'initiateAuth' | 'getTokens', RefreshProvider> {
   return {
     // Hosted UI sign-in (next-auth's CognitoProvider): the pool domain's /oauth2/token.
     hostedUi: cognito({ issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123', clientId, clientSecret }),

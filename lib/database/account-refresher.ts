@@ -1,5 +1,11 @@
 import { RefreshConfigError } from '../errors'
-import { createRefreshEngine, type EngineResult, type RefreshEngine, type RefreshEngineOptions, type SettledOutcome } from '../refresh/engine'
+import {
+  createRefreshEngine,
+  type EngineResult,
+  type RefreshEngine,
+  type RefreshEngineOptions,
+  type SettledOutcome,
+} from '../refresh/engine'
 import { DEFAULTS } from '../defaults'
 import type { WaitUntil } from '../refresh/single-flight'
 import type { RefreshedTokens, SignInAccount } from '../types'
@@ -75,7 +81,10 @@ export interface AccountRefresher {
 export function createAccountRefresher(options: AccountRefresherOptions): AccountRefresher {
   const accounts = options.accounts
   if (typeof accounts?.getAccount !== 'function' || typeof accounts.saveAccount !== 'function') {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', 'accounts is required: an object with getAccount(userId, provider) and saveAccount(write) over the adapter\'s account table')
+    throw new RefreshConfigError(
+      'CONFIG_INVALID_OPTION',
+      "accounts is required: an object with getAccount(userId, provider) and saveAccount(write) over the adapter's account table",
+    )
   }
   // The leader saves under the same lock as its provider call: that save needs one more store budget in the lease.
   const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs
@@ -102,7 +111,9 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
     try {
       await accounts.saveAccount(writeFor(account, outcome, previous))
     } catch (error) {
-      engine.logger.error(`[edge-refresh] could not save another request's refresh result to the account row: ${error instanceof Error ? error.message : String(error)}`)
+      engine.logger.error(
+        `[edge-refresh] could not save another request's refresh result to the account row: ${error instanceof Error ? error.message : String(error)}`,
+      )
     }
   }
 
@@ -113,7 +124,8 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
     if (!tokens) return { reason: 'kept', account, detail: 'no-expiry' }
     // A row without a refresh token whose access token has expired can never be refreshed again:
     // that is how an ended login looks once its dead refresh token was dropped.
-    if (!tokens.refresh_token) return tokens.expires_at <= engine.nowSeconds() ? { reason: 'login-ended', account, justEnded: false } : { reason: 'fresh', account }
+    if (!tokens.refresh_token)
+      return tokens.expires_at <= engine.nowSeconds() ? { reason: 'login-ended', account, justEnded: false } : { reason: 'fresh', account }
     const previous = tokens.refresh_token
     const result = await engine.run(tokens, {
       persist: (outcome, presented) => saveOutcome(account, outcome, presented),
@@ -141,7 +153,10 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
 
   async function saveSignIn(userId: string, account: SignInAccount & { providerAccountId: string }): Promise<boolean> {
     if (!account.access_token) return false
-    const expiresAt = typeof account.expires_at === 'number' ? account.expires_at : engine.nowSeconds() + (typeof account.expires_in === 'number' ? account.expires_in : 3600)
+    const expiresAt =
+      typeof account.expires_at === 'number'
+        ? account.expires_at
+        : engine.nowSeconds() + (typeof account.expires_in === 'number' ? account.expires_in : 3600)
     return accounts.saveAccount({
       userId,
       provider: account.provider,
@@ -157,14 +172,31 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
 }
 
 function writeFor(account: StoredAccount, outcome: SettledOutcome, previousRefreshToken: string): AccountTokenWrite {
-  const identity = { userId: account.userId, provider: account.provider, providerAccountId: account.providerAccountId, previousRefreshToken }
+  const identity = {
+    userId: account.userId,
+    provider: account.provider,
+    providerAccountId: account.providerAccountId,
+    previousRefreshToken,
+  }
   if (outcome.reason === 'invalid_grant') {
     return { ...identity, access_token: account.access_token ?? null, expires_at: account.expires_at ?? null, refresh_token: null }
   }
   const { tokens } = outcome
-  return { ...identity, access_token: tokens.access_token, expires_at: tokens.expires_at, refresh_token: tokens.refresh_token, id_token: tokens.id_token ?? account.id_token ?? null }
+  return {
+    ...identity,
+    access_token: tokens.access_token,
+    expires_at: tokens.expires_at,
+    refresh_token: tokens.refresh_token,
+    id_token: tokens.id_token ?? account.id_token ?? null,
+  }
 }
 
 function withTokens(account: StoredAccount, tokens: RefreshedTokens): StoredAccount {
-  return { ...account, access_token: tokens.access_token, expires_at: tokens.expires_at, refresh_token: tokens.refresh_token, id_token: tokens.id_token ?? account.id_token ?? null }
+  return {
+    ...account,
+    access_token: tokens.access_token,
+    expires_at: tokens.expires_at,
+    refresh_token: tokens.refresh_token,
+    id_token: tokens.id_token ?? account.id_token ?? null,
+  }
 }

@@ -57,7 +57,8 @@ function sessionFields(refresh: AccountRefreshResult, options: DatabaseSessionCa
   const fields: RefreshedSessionFields = {}
   if (refresh.reason === 'login-ended') fields.error = REFRESH_TOKEN_ERROR
   if (typeof refresh.account.expires_at === 'number') fields.expiresAt = refresh.account.expires_at
-  if (options.exposeAccessToken && refresh.account.access_token && refresh.reason !== 'login-ended') fields.accessToken = refresh.account.access_token
+  if (options.exposeAccessToken && refresh.account.access_token && refresh.reason !== 'login-ended')
+    fields.accessToken = refresh.account.access_token
   return fields
 }
 

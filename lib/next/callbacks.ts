@@ -80,7 +80,10 @@ export function refreshCallbacks<
     if (!tokens) return token
     // Inside a server component next-auth cannot write the cookie, so the result is kept in the
     // store for as long as the old cookie lives (see RunOptions.deliversCookie).
-    const result = await engine.run(tokens, { deliversCookie: false, ...(typeof token.exp === 'number' ? { sessionExpiresAt: token.exp } : {}) })
+    const result = await engine.run(tokens, {
+      deliversCookie: false,
+      ...(typeof token.exp === 'number' ? { sessionExpiresAt: token.exp } : {}),
+    })
     if (result.reason === 'refreshed') return withRefreshedTokens(token, result.tokens, engine.nowSeconds())
     if (result.reason === 'invalid_grant') return withLoginEnded(token)
     return token
@@ -116,8 +119,15 @@ export function refreshCallbacks<
 /** The sign-in branch: next-auth hands over the provider's tokens once, in `account`. */
 function withSignInTokens(token: SessionPayload, account: SignInAccount, nowSeconds: number): SessionPayload {
   const expiresAt =
-    typeof account.expires_at === 'number' ? account.expires_at : nowSeconds + (typeof account.expires_in === 'number' ? account.expires_in : 3600)
-  const next: SessionPayload = { ...token, access_token: account.access_token, expires_at: Math.floor(expiresAt), provider: account.provider }
+    typeof account.expires_at === 'number'
+      ? account.expires_at
+      : nowSeconds + (typeof account.expires_in === 'number' ? account.expires_in : 3600)
+  const next: SessionPayload = {
+    ...token,
+    access_token: account.access_token,
+    expires_at: Math.floor(expiresAt),
+    provider: account.provider,
+  }
   delete next.error
   if (account.refresh_token) next.refresh_token = account.refresh_token
   if (account.id_token) next.id_token = account.id_token

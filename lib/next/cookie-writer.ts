@@ -20,7 +20,12 @@ export interface SessionCookieWrite {
  * @param jwt The encoded session.
  * @param maxAge Cookie Max-Age, seconds.
  */
-export function planSessionCookies(requestCookies: readonly CookiePart[], location: SessionCookieLocation, jwt: string, maxAge: number): SessionCookieWrite {
+export function planSessionCookies(
+  requestCookies: readonly CookiePart[],
+  location: SessionCookieLocation,
+  jwt: string,
+  maxAge: number,
+): SessionCookieWrite {
   const set = splitIntoChunks(location.name, jwt, CHUNK_SIZE[location.format])
   return { set, expire: staleChunkNames(requestCookies, location.name, set), secure: location.secure, maxAge }
 }

@@ -25,7 +25,12 @@ export interface DatabaseRefreshMiddlewareOptions extends AccountRefresherOption
 }
 
 /** The standard session cookie names; with the database strategy the cookie holds the session token itself, never chunked. */
-const SESSION_COOKIE_NAMES = ['__Secure-authjs.session-token', 'authjs.session-token', '__Secure-next-auth.session-token', 'next-auth.session-token'] as const
+const SESSION_COOKIE_NAMES = [
+  '__Secure-authjs.session-token',
+  'authjs.session-token',
+  '__Secure-next-auth.session-token',
+  'next-auth.session-token',
+] as const
 /** Session tokens already judged fresh in this isolate, with their user: no store round trip on the hot path. */
 const JUDGED_MAX = 5000
 const JUDGED_MAX_BYTES = 2 * 1024 * 1024
@@ -86,12 +91,18 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
         if (!result.justEnded) return NextResponse.next()
         const kind = classifyRequest(request)
         const underBasePath = request.nextUrl.pathname.startsWith(`${basePath}/`)
-        if (kind === 'navigation' && !underBasePath && request.nextUrl.pathname !== signInPath) return NextResponse.redirect(signInUrl(request, signInPath))
-        if (kind === 'api' && options.unauthorizedApi && !underBasePath) return NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 })
+        if (kind === 'navigation' && !underBasePath && request.nextUrl.pathname !== signInPath)
+          return NextResponse.redirect(signInUrl(request, signInPath))
+        if (kind === 'api' && options.unauthorizedApi && !underBasePath)
+          return NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 })
         return NextResponse.next()
       }
       case 'kept':
-        if (result.detail === 'unknown-provider') reportOnce(`provider:${result.account.provider}`, `[edge-refresh] account of provider "${result.account.provider}" is not in options.providers; its token cannot be refreshed`)
+        if (result.detail === 'unknown-provider')
+          reportOnce(
+            `provider:${result.account.provider}`,
+            `[edge-refresh] account of provider "${result.account.provider}" is not in options.providers; its token cannot be refreshed`,
+          )
         else if (result.detail === 'transient') engine.logger.warn('[edge-refresh] refresh failed transiently; account left as it is')
         return NextResponse.next()
       case 'no-account':
@@ -103,7 +114,12 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
     }
   }
 
-  async function handle(request: NextRequest, sessionToken: string, known: Judged | undefined, event?: NextFetchEvent): Promise<NextResponse> {
+  async function handle(
+    request: NextRequest,
+    sessionToken: string,
+    known: Judged | undefined,
+    event?: NextFetchEvent,
+  ): Promise<NextResponse> {
     try {
       const userId = known?.userId ?? (await accounts.userIdOfSession(sessionToken))
       if (!userId) return NextResponse.next()

@@ -10,7 +10,17 @@ import { sameOriginPath, signInUrl } from './sign-in-redirect'
 import { BoundedStringMap } from '../util/bounded-map'
 import { sha256Base64url } from '../util/digest'
 import { createMemo, type Memo } from '../util/memo'
-import { decodeSession, encodeSession, findSessionCookies, installedCodec, type FoundSessionCookie, type SessionCodec, type SessionCookieLocation, type SessionCookieOptions, type SessionFormat } from '../session/session-cookie'
+import {
+  decodeSession,
+  encodeSession,
+  findSessionCookies,
+  installedCodec,
+  type FoundSessionCookie,
+  type SessionCodec,
+  type SessionCookieLocation,
+  type SessionCookieOptions,
+  type SessionFormat,
+} from '../session/session-cookie'
 import { REFRESH_TOKEN_ERROR } from '../types'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
 import { assertNever } from '../util/assert-never'
@@ -185,7 +195,11 @@ class JwtSessionRefresher {
    * fresh before it means nothing to do. One flat async function, failures included: on a miss,
    * every promise hop counts against a bare getToken.
    */
-  private async refresh(request: NextRequest, sessionCookies: readonly FoundSessionCookie[], event?: NextFetchEvent): Promise<NextResponse> {
+  private async refresh(
+    request: NextRequest,
+    sessionCookies: readonly FoundSessionCookie[],
+    event?: NextFetchEvent,
+  ): Promise<NextResponse> {
     const { engine } = this
     try {
       for (const found of sessionCookies) {
@@ -222,7 +236,12 @@ class JwtSessionRefresher {
   private report(result: EngineResult, request: NextRequest): void {
     if (!this.onResult) return
     try {
-      this.onResult(result.reason === 'refreshed' || result.reason === 'invalid_grant' ? { reason: result.reason, source: result.source } : { reason: result.reason }, request)
+      this.onResult(
+        result.reason === 'refreshed' || result.reason === 'invalid_grant'
+          ? { reason: result.reason, source: result.source }
+          : { reason: result.reason },
+        request,
+      )
     } catch (error) {
       this.engine.logger.error(`[edge-refresh] onResult threw: ${describeError(error)}`)
     }
@@ -237,7 +256,13 @@ class JwtSessionRefresher {
   }
 
   /** Turns the engine's result into the response: new cookie, ended login, or the request as it is. */
-  private async respond(request: NextRequest, location: SessionCookieLocation, oldJwt: string, payload: SessionPayload, result: EngineResult): Promise<NextResponse> {
+  private async respond(
+    request: NextRequest,
+    location: SessionCookieLocation,
+    oldJwt: string,
+    payload: SessionPayload,
+    result: EngineResult,
+  ): Promise<NextResponse> {
     const { engine, codec } = this
     switch (result.reason) {
       case 'refreshed': {
@@ -262,7 +287,9 @@ class JwtSessionRefresher {
       case 'unknown-provider':
         if (!this.unknownProvidersReported.has(result.provider)) {
           this.unknownProvidersReported.add(result.provider)
-          engine.logger.warn(`[edge-refresh] session names provider "${result.provider ?? '(none)'}", which is not in options.providers; its token cannot be refreshed (reported once per isolate)`)
+          engine.logger.warn(
+            `[edge-refresh] session names provider "${result.provider ?? '(none)'}", which is not in options.providers; its token cannot be refreshed (reported once per isolate)`,
+          )
         }
         return NextResponse.next()
       case 'transient':

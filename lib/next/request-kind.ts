@@ -14,7 +14,11 @@ export function classifyRequest(request: Request): RequestKind {
   const headers = request.headers
   const url = new URL(request.url)
   if (headers.has('next-action')) return 'server-action'
-  if (headers.get('next-router-prefetch') === '1' || headers.get('purpose') === 'prefetch' || headers.get('sec-purpose')?.includes('prefetch')) {
+  if (
+    headers.get('next-router-prefetch') === '1' ||
+    headers.get('purpose') === 'prefetch' ||
+    headers.get('sec-purpose')?.includes('prefetch')
+  ) {
     return 'prefetch'
   }
   if (headers.get('rsc') === '1' || url.searchParams.has('_rsc')) return 'rsc'

@@ -44,12 +44,20 @@ export function cognitoIdpProvider(settings: CognitoIdpSettings): RefreshProvide
         const parameters: Record<string, string> = { REFRESH_TOKEN: refreshToken }
         if (settings.clientSecret) {
           const username = cognitoUsername(session)
-          if (!username) return { reason: 'transient', detail: 'cognito: no user name in the session (an id_token or a Cognito access token is needed for SECRET_HASH)' }
+          if (!username)
+            return {
+              reason: 'transient',
+              detail: 'cognito: no user name in the session (an id_token or a Cognito access token is needed for SECRET_HASH)',
+            }
           parameters.SECRET_HASH = await secretHash(settings.clientSecret, username, settings.clientId)
         }
         body = { AuthFlow: 'REFRESH_TOKEN_AUTH', ClientId: settings.clientId, AuthParameters: parameters }
       } else {
-        body = { RefreshToken: refreshToken, ClientId: settings.clientId, ...(settings.clientSecret ? { ClientSecret: settings.clientSecret } : {}) }
+        body = {
+          RefreshToken: refreshToken,
+          ClientId: settings.clientId,
+          ...(settings.clientSecret ? { ClientSecret: settings.clientSecret } : {}),
+        }
       }
       try {
         const response = await context.fetch(settings.endpoint, {
@@ -67,7 +75,12 @@ export function cognitoIdpProvider(settings: CognitoIdpSettings): RefreshProvide
 }
 
 /** Maps Cognito's answer: tokens, the end of the login, or a transient failure. */
-async function outcomeOf(response: Response, refreshToken: string, context: ProviderContext, defaultExpiresIn: number): Promise<RefreshOutcome> {
+async function outcomeOf(
+  response: Response,
+  refreshToken: string,
+  context: ProviderContext,
+  defaultExpiresIn: number,
+): Promise<RefreshOutcome> {
   let json: unknown
   try {
     json = await response.json()
@@ -84,7 +97,12 @@ async function outcomeOf(response: Response, refreshToken: string, context: Prov
       reason: 'refreshed',
       tokens: {
         access_token: result.AccessToken,
-        expires_at: expiryOf(result.AccessToken, typeof result.ExpiresIn === 'number' ? result.ExpiresIn : undefined, context.nowSeconds(), defaultExpiresIn),
+        expires_at: expiryOf(
+          result.AccessToken,
+          typeof result.ExpiresIn === 'number' ? result.ExpiresIn : undefined,
+          context.nowSeconds(),
+          defaultExpiresIn,
+        ),
         // REFRESH_TOKEN_AUTH returns none (keep the old one); GetTokensFromRefreshToken with rotation returns the new one.
         refresh_token: typeof result.RefreshToken === 'string' && result.RefreshToken ? result.RefreshToken : refreshToken,
         ...(typeof result.IdToken === 'string' && result.IdToken ? { id_token: result.IdToken } : {}),
@@ -92,12 +110,19 @@ async function outcomeOf(response: Response, refreshToken: string, context: Prov
     }
   }
   // The error type is in `__type` (sometimes prefixed with a namespace and `#`) or the header.
-  const type = String(record.__type ?? response.headers.get('x-amzn-errortype') ?? '').split('#').pop()!.split(':')[0]!
+  const type = String(record.__type ?? response.headers.get('x-amzn-errortype') ?? '')
+    .split('#')
+    .pop()!
+    .split(':')[0]!
   const message = typeof record.message === 'string' ? record.message : ''
   if (type === 'NotAuthorizedException' && SECRET_HASH_REFUSED.test(message)) {
     // The app's client secret is wrong (or the user name it was hashed with): the login itself is
     // fine. Rest long rather than end it or retry every few seconds.
-    return { reason: 'transient', detail: 'cognito refused SECRET_HASH: check clientSecret (NotAuthorizedException)', retryAfterSeconds: MISCONFIGURED_REST_SECONDS }
+    return {
+      reason: 'transient',
+      detail: 'cognito refused SECRET_HASH: check clientSecret (NotAuthorizedException)',
+      retryAfterSeconds: MISCONFIGURED_REST_SECONDS,
+    }
   }
   if (type === 'NotAuthorizedException' || type === 'UserNotFoundException') return { reason: 'invalid_grant' }
   // Only the type is logged: the message is the service's free text.

@@ -72,8 +72,14 @@ export function cognito(options: CognitoProviderOptions): RefreshProvider {
         kind: 'cognito',
         issuer: options.issuer,
         clientId: options.clientId,
-        ...(options.clientSecret ? { clientSecret: options.clientSecret, clientAuth: 'client_secret_basic' as const } : { clientAuth: 'none' as const }),
-        ...(options.tokenEndpoint ? { tokenEndpoint: options.tokenEndpoint } : options.domain ? { tokenEndpoint: `https://${options.domain.replace(/^https?:\/\//, '').replace(/\/+$/, '')}/oauth2/token` } : {}),
+        ...(options.clientSecret
+          ? { clientSecret: options.clientSecret, clientAuth: 'client_secret_basic' as const }
+          : { clientAuth: 'none' as const }),
+        ...(options.tokenEndpoint
+          ? { tokenEndpoint: options.tokenEndpoint }
+          : options.domain
+            ? { tokenEndpoint: `https://${options.domain.replace(/^https?:\/\//, '').replace(/\/+$/, '')}/oauth2/token` }
+            : {}),
         clientIdInBody: true,
       })
     case 'initiate-auth':
@@ -86,7 +92,10 @@ export function cognito(options: CognitoProviderOptions): RefreshProvider {
         defaultExpiresInSeconds: DEFAULT_EXPIRES_IN_SECONDS,
       })
     default:
-      throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `cognito: flow "${String((options as { flow: unknown }).flow)}" is not one of "token-endpoint", "initiate-auth", "get-tokens"`)
+      throw new RefreshConfigError(
+        'CONFIG_PROVIDER_INVALID',
+        `cognito: flow "${String((options as { flow: unknown }).flow)}" is not one of "token-endpoint", "initiate-auth", "get-tokens"`,
+      )
   }
 }
 
@@ -94,7 +103,10 @@ function idpEndpoint(options: CognitoIdpOptions): URL {
   if (options.endpoint) return absoluteUrl('cognito', 'endpoint', options.endpoint)
   const region = options.region ?? options.userPoolId?.split('_')[0]
   if (!region || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
-    throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `cognito: flow "${options.flow}" needs region, userPoolId (its prefix is the region) or endpoint`)
+    throw new RefreshConfigError(
+      'CONFIG_PROVIDER_INVALID',
+      `cognito: flow "${options.flow}" needs region, userPoolId (its prefix is the region) or endpoint`,
+    )
   }
   return new URL(`https://cognito-idp.${region}.amazonaws.com/`)
 }

@@ -38,7 +38,11 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
     throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `${settings.kind}: clientAuth "${method}" needs a clientSecret`)
   }
   const clientAuth =
-    method === 'none' ? oauth.None() : method === 'client_secret_post' ? oauth.ClientSecretPost(settings.clientSecret!) : oauth.ClientSecretBasic(settings.clientSecret!)
+    method === 'none'
+      ? oauth.None()
+      : method === 'client_secret_post'
+        ? oauth.ClientSecretPost(settings.clientSecret!)
+        : oauth.ClientSecretBasic(settings.clientSecret!)
   const client: oauth.Client = { client_id: settings.clientId }
   // Plain http is refused by oauth4webapi; allow it only for loopback issuers (local providers, tests).
   const insecure = issuerUrl.protocol === 'http:' && isLoopbackHostname(issuerUrl.hostname)

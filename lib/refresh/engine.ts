@@ -3,7 +3,14 @@ import { describeError, RefreshConfigError } from '../errors'
 import type { ProviderContext, RefreshProvider, RefreshSession } from '../providers/provider'
 import { createSealer } from './sealing'
 import { DEFAULTS, epochSeconds } from '../defaults'
-import { createSingleFlight, providerHardLimitMs, type FlightResult, type LeaderOutcome, type ProviderCall, type StoreOutagePolicy } from './single-flight'
+import {
+  createSingleFlight,
+  providerHardLimitMs,
+  type FlightResult,
+  type LeaderOutcome,
+  type ProviderCall,
+  type StoreOutagePolicy,
+} from './single-flight'
 import { memoryStore } from '../stores/memory-store'
 import type { RefreshStore } from '../stores/store'
 import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from '../types'
@@ -58,9 +65,7 @@ export interface RefreshEngineOptions {
 
 /** What the engine did for one session, with the reason. */
 export type EngineResult =
-  | { reason: 'passed'; decision: RefreshDecision }
-  | { reason: 'unknown-provider'; provider: string | undefined }
-  | FlightResult
+  { reason: 'passed'; decision: RefreshDecision } | { reason: 'unknown-provider'; provider: string | undefined } | FlightResult
 
 /** How a caller wants the refresh run. */
 export interface RunOptions {
@@ -132,11 +137,17 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
     )
   }
   if (deadlineMs < providerTimeoutMs + storeTimeoutMs) {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `deadlineMs (${deadlineMs}) must be at least providerTimeoutMs + storeTimeoutMs (${providerTimeoutMs + storeTimeoutMs})`)
+    throw new RefreshConfigError(
+      'CONFIG_INVALID_OPTION',
+      `deadlineMs (${deadlineMs}) must be at least providerTimeoutMs + storeTimeoutMs (${providerTimeoutMs + storeTimeoutMs})`,
+    )
   }
   const storeOutage = options.storeOutage ?? DEFAULTS.storeOutage
   if (storeOutage !== 'keep-session' && storeOutage !== 'refresh-in-isolate') {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `storeOutage must be "keep-session" or "refresh-in-isolate", got ${String(storeOutage)}`)
+    throw new RefreshConfigError(
+      'CONFIG_INVALID_OPTION',
+      `storeOutage must be "keep-session" or "refresh-in-isolate", got ${String(storeOutage)}`,
+    )
   }
   const logger = options.logger ?? console
   const now = options.now ?? Date.now
@@ -159,7 +170,9 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
   const reportShortLifetime = (lifetime: number): void => {
     if (shortLifetimeReported || lifetime <= 0 || lifetime > skewSeconds) return
     shortLifetimeReported = true
-    logger.warn(`[edge-refresh] access tokens live ${Math.round(lifetime)} s, at or below skewSeconds (${skewSeconds} s): each is refreshed at half its lifetime instead. Set skewSeconds well below the token lifetime (reported once per isolate)`)
+    logger.warn(
+      `[edge-refresh] access tokens live ${Math.round(lifetime)} s, at or below skewSeconds (${skewSeconds} s): each is refreshed at half its lifetime instead. Set skewSeconds well below the token lifetime (reported once per isolate)`,
+    )
   }
   const noteLifetimeOf = (tokens: SessionTokens): void => {
     if (tokens.issued_at !== undefined) reportShortLifetime(tokens.expires_at - tokens.issued_at)
@@ -209,7 +222,17 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         const refreshToken = current.refresh_token!
         const session = { accessToken: current.access_token, ...(current.id_token ? { idToken: current.id_token } : {}) }
         const call: ProviderCall = runOptions.persist
-          ? () => callAndPersist(provider, refreshToken, persistContext, session, runOptions.persist!, storeTimeoutMs, sessionMaxAge * 1000, logger)
+          ? () =>
+              callAndPersist(
+                provider,
+                refreshToken,
+                persistContext,
+                session,
+                runOptions.persist!,
+                storeTimeoutMs,
+                sessionMaxAge * 1000,
+                logger,
+              )
           : () => callProvider(provider, refreshToken, context, session)
         // A store that is not shared (memoryStore) cannot hand a background result to the other
         // isolates and servers that will see the old cookie; refreshing in the foreground puts the
@@ -239,7 +262,12 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
  * A provider's `refresh` must not throw, but a hand-written one might: a throw is a transient
  * outcome, so the lock is released and the back-off set like for any other failure.
  */
-async function callProvider(provider: RefreshProvider, refreshToken: string, context: ProviderContext, session: RefreshSession): Promise<RefreshOutcome> {
+async function callProvider(
+  provider: RefreshProvider,
+  refreshToken: string,
+  context: ProviderContext,
+  session: RefreshSession,
+): Promise<RefreshOutcome> {
   try {
     return await provider.refresh(refreshToken, context, session)
   } catch (error) {
@@ -272,18 +300,30 @@ async function callAndPersist(
   clearTimeout(timer)
   if (saved === true) return outcome
   const why = saved === 'timeout' ? `took longer than ${persistTimeoutMs} ms` : saved === false ? 'was not written' : `failed: ${saved}`
-  logger.error(`[edge-refresh] saving the provider's answer (${outcome.reason}) ${why}; the result is kept in the store for ${unsavedKeepMs / 1000} s so the old refresh token is not presented again`)
+  logger.error(
+    `[edge-refresh] saving the provider's answer (${outcome.reason}) ${why}; the result is kept in the store for ${unsavedKeepMs / 1000} s so the old refresh token is not presented again`,
+  )
   return outcome.reason === 'refreshed' ? { ...outcome, keepResultMs: unsavedKeepMs } : outcome
 }
 
 function tokensOf(tokens: RefreshedTokens): Partial<SessionTokens> {
-  return { access_token: tokens.access_token, expires_at: tokens.expires_at, refresh_token: tokens.refresh_token, ...(tokens.id_token ? { id_token: tokens.id_token } : {}) }
+  return {
+    access_token: tokens.access_token,
+    expires_at: tokens.expires_at,
+    refresh_token: tokens.refresh_token,
+    ...(tokens.id_token ? { id_token: tokens.id_token } : {}),
+  }
 }
 
 function normalizeSecrets(secret: string | readonly string[] | undefined): string[] {
-  const secrets = (Array.isArray(secret) ? [...secret] : [secret]).filter((value): value is string => typeof value === 'string' && value.length > 0)
+  const secrets = (Array.isArray(secret) ? [...secret] : [secret]).filter(
+    (value): value is string => typeof value === 'string' && value.length > 0,
+  )
   if (secrets.length === 0) {
-    throw new RefreshConfigError('CONFIG_SECRET_MISSING', 'secret is required: pass the same value as next-auth\'s secret (NEXTAUTH_SECRET or AUTH_SECRET), or every session will look unreadable')
+    throw new RefreshConfigError(
+      'CONFIG_SECRET_MISSING',
+      "secret is required: pass the same value as next-auth's secret (NEXTAUTH_SECRET or AUTH_SECRET), or every session will look unreadable",
+    )
   }
   return secrets
 }
@@ -291,11 +331,17 @@ function normalizeSecrets(secret: string | readonly string[] | undefined): strin
 function validateProviders(providers: Record<string, RefreshProvider> | undefined): Record<string, RefreshProvider> {
   const entries = Object.entries(providers ?? {})
   if (entries.length === 0) {
-    throw new RefreshConfigError('CONFIG_PROVIDERS_MISSING', 'providers is required: a record keyed by next-auth provider id, e.g. { cognito: cognito({ ... }) }')
+    throw new RefreshConfigError(
+      'CONFIG_PROVIDERS_MISSING',
+      'providers is required: a record keyed by next-auth provider id, e.g. { cognito: cognito({ ... }) }',
+    )
   }
   for (const [id, provider] of entries) {
     if (typeof provider?.refresh !== 'function') {
-      throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', `providers.${id} is not a provider: build it with oidc(), cognito() or google()`)
+      throw new RefreshConfigError(
+        'CONFIG_PROVIDER_INVALID',
+        `providers.${id} is not a provider: build it with oidc(), cognito() or google()`,
+      )
     }
   }
   return providers!

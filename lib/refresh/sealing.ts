@@ -12,9 +12,7 @@ export type StoredResult =
    * `keptMs`: how long the store was asked to keep it (ms), so a reader can tell a long-kept result.
    * `unsaved`: the leader could not save the tokens where the caller keeps them (`RunOptions.persist`).
    */
-  | { kind: 'refreshed'; tokens: RefreshedTokens; keptMs?: number; unsaved?: true }
-  | { kind: 'dead' }
-  | { kind: 'backoff'; until: number }
+  { kind: 'refreshed'; tokens: RefreshedTokens; keptMs?: number; unsaved?: true } | { kind: 'dead' } | { kind: 'backoff'; until: number }
 
 /** Seals and opens {@link StoredResult}s, and names store keys. */
 export interface Sealer {
@@ -59,7 +57,11 @@ export function createSealer(secrets: readonly string[]): Sealer {
     async seal(key, result) {
       const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES))
       const plaintext = encoder.encode(JSON.stringify(result))
-      const ciphertext = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(key) }, await keys[0]!, plaintext)
+      const ciphertext = await crypto.subtle.encrypt(
+        { name: 'AES-GCM', iv, additionalData: encoder.encode(key) },
+        await keys[0]!,
+        plaintext,
+      )
       return `${FORMAT}.${base64url.encode(iv)}.${base64url.encode(new Uint8Array(ciphertext))}`
     },
     async open(key, sealed) {
@@ -77,7 +79,11 @@ export function createSealer(secrets: readonly string[]): Sealer {
       if (iv.length !== IV_BYTES) return null
       for (const secretKey of keys) {
         try {
-          const plaintext = await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(key) }, await secretKey, ciphertext)
+          const plaintext = await crypto.subtle.decrypt(
+            { name: 'AES-GCM', iv, additionalData: encoder.encode(key) },
+            await secretKey,
+            ciphertext,
+          )
           return parseStoredResult(JSON.parse(decoder.decode(plaintext)))
         } catch {
           // Another secret, another key's value, or tampered: try the next secret.
@@ -103,10 +109,12 @@ function parseStoredResult(value: unknown): StoredResult | null {
   if (typeof value !== 'object' || value === null) return null
   const record = value as Record<string, unknown>
   if (record.kind === 'dead') return { kind: 'dead' }
-  if (record.kind === 'backoff') return typeof record.until === 'number' && Number.isFinite(record.until) ? { kind: 'backoff', until: record.until } : null
+  if (record.kind === 'backoff')
+    return typeof record.until === 'number' && Number.isFinite(record.until) ? { kind: 'backoff', until: record.until } : null
   if (record.kind !== 'refreshed' || typeof record.tokens !== 'object' || record.tokens === null) return null
   const tokens = record.tokens as Record<string, unknown>
-  if (typeof tokens.access_token !== 'string' || typeof tokens.refresh_token !== 'string' || typeof tokens.expires_at !== 'number') return null
+  if (typeof tokens.access_token !== 'string' || typeof tokens.refresh_token !== 'string' || typeof tokens.expires_at !== 'number')
+    return null
   return {
     kind: 'refreshed',
     ...(typeof record.keptMs === 'number' && Number.isFinite(record.keptMs) ? { keptMs: record.keptMs } : {}),

@@ -95,7 +95,13 @@ export interface SingleFlight {
    * shortened to `deliveredTtlMs`); otherwise, if this request may lead, the provider call runs in
    * `waitUntil` and `pending` is returned. Its result is kept for `ttlMs`.
    */
-  refreshInBackground(refreshToken: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil, deliveredTtlMs: number): Promise<FlightResult>
+  refreshInBackground(
+    refreshToken: string,
+    call: ProviderCall,
+    ttlMs: number,
+    waitUntil: WaitUntil,
+    deliveredTtlMs: number,
+  ): Promise<FlightResult>
 }
 
 class StoreUnavailableError extends Error {
@@ -187,7 +193,10 @@ class SingleFlightCoordinator implements SingleFlight {
 
   private guarded<T>(operation: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreUnavailableError(`this.store answered slower than ${this.storeTimeoutMs} ms`)), this.storeTimeoutMs)
+      const timer = setTimeout(
+        () => reject(new StoreUnavailableError(`this.store answered slower than ${this.storeTimeoutMs} ms`)),
+        this.storeTimeoutMs,
+      )
       operation().then(
         (value) => {
           clearTimeout(timer)
@@ -208,7 +217,9 @@ class SingleFlightCoordinator implements SingleFlight {
       this.storeOutage === 'keep-session'
         ? 'sessions are kept as they are and nothing is refreshed until it answers'
         : 'refreshing with in-isolate single flight only (storeOutage: "refresh-in-isolate")'
-    this.logger.warn(`[edge-refresh] ${this.store.kind} this.store unavailable (${describeError(error)}); ${consequence}. Further warnings suppressed for 60 s.`)
+    this.logger.warn(
+      `[edge-refresh] ${this.store.kind} this.store unavailable (${describeError(error)}); ${consequence}. Further warnings suppressed for 60 s.`,
+    )
   }
 
   /** What a sealed store value means for this key; an unreadable one is treated as not there yet. */
@@ -251,7 +262,10 @@ class SingleFlightCoordinator implements SingleFlight {
       stored = { kind: 'backoff', until }
       storeTtl = restMs
     } else {
-      stored = outcome.reason === 'refreshed' ? { kind: 'refreshed', tokens: outcome.tokens, keptMs: ttlMs, ...(unsaved ? { unsaved: true as const } : {}) } : { kind: 'dead' }
+      stored =
+        outcome.reason === 'refreshed'
+          ? { kind: 'refreshed', tokens: outcome.tokens, keptMs: ttlMs, ...(unsaved ? { unsaved: true as const } : {}) }
+          : { kind: 'dead' }
       storeTtl = stored.kind === 'dead' ? this.deadTtlMs : ttlMs
     }
     const sealed = await this.sealer.seal(key, stored)
@@ -279,7 +293,13 @@ class SingleFlightCoordinator implements SingleFlight {
    * the old refresh token again. The lock stays held meanwhile: the provider's own hard limit ends
    * the call before the lease does.
    */
-  private async lead(key: string, lockId: string | undefined, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> {
+  private async lead(
+    key: string,
+    lockId: string | undefined,
+    call: ProviderCall,
+    ttlMs: number,
+    waitUntil: WaitUntil | undefined,
+  ): Promise<FlightResult> {
     const calling = call()
     const landing = calling.then((outcome) => this.settle(key, lockId, outcome, ttlMs))
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -297,7 +317,13 @@ class SingleFlightCoordinator implements SingleFlight {
   }
 
   /** What a store outage means for this request, by policy. */
-  private onOutage(error: unknown, key: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil | undefined): Promise<FlightResult> {
+  private onOutage(
+    error: unknown,
+    key: string,
+    call: ProviderCall,
+    ttlMs: number,
+    waitUntil: WaitUntil | undefined,
+  ): Promise<FlightResult> {
     this.warnOutage(error)
     if (this.storeOutage === 'refresh-in-isolate') return this.lead(key, undefined, call, ttlMs, waitUntil)
     return Promise.resolve({ reason: 'store-unavailable' })
@@ -322,7 +348,10 @@ class SingleFlightCoordinator implements SingleFlight {
       if (waited instanceof StoreUnavailableError) return this.onOutage(waited, key, call, ttlMs, waitUntil)
       if (waited) return waited
     }
-    return { reason: 'transient', detail: this.now() >= deadline ? `no result within the ${this.deadlineMs} ms deadline` : `no result after ${this.maxClaims} claims` }
+    return {
+      reason: 'transient',
+      detail: this.now() >= deadline ? `no result within the ${this.deadlineMs} ms deadline` : `no result after ${this.maxClaims} claims`,
+    }
   }
 
   /**
@@ -334,11 +363,18 @@ class SingleFlightCoordinator implements SingleFlight {
    * second time. The waiter keeps polling for the leader's result until the lease would have
    * ended, and then gives up for this request without claiming.
    */
-  private async waitForResult(key: string, requestDeadline: number, lockEndsAt?: number): Promise<FlightResult | undefined | StoreUnavailableError> {
+  private async waitForResult(
+    key: string,
+    requestDeadline: number,
+    lockEndsAt?: number,
+  ): Promise<FlightResult | undefined | StoreUnavailableError> {
     const deadline = Math.min(this.now() + this.leaseMs, requestDeadline)
     let delay = this.pollStartMs
     let vanished = false
-    const lost = (): FlightResult => ({ reason: 'transient', detail: 'the lock vanished from the store before its lease ended and no result came; the refresh token is not presented again' })
+    const lost = (): FlightResult => ({
+      reason: 'transient',
+      detail: 'the lock vanished from the store before its lease ended and no result came; the refresh token is not presented again',
+    })
     while (this.now() < deadline) {
       if (vanished && this.now() >= lockEndsAt!) return lost()
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - this.now()))))
@@ -388,7 +424,6 @@ class SingleFlightCoordinator implements SingleFlight {
     return promise
   }
 
-
   async refresh(refreshToken: string, call: ProviderCall, ttlMs: number, waitUntil?: WaitUntil): Promise<FlightResult> {
     const key = await this.sealer.keyFor(refreshToken)
     const local = this.known(key)
@@ -409,7 +444,13 @@ class SingleFlightCoordinator implements SingleFlight {
     return result
   }
 
-  async refreshInBackground(refreshToken: string, call: ProviderCall, ttlMs: number, waitUntil: WaitUntil, deliveredTtlMs: number): Promise<FlightResult> {
+  async refreshInBackground(
+    refreshToken: string,
+    call: ProviderCall,
+    ttlMs: number,
+    waitUntil: WaitUntil,
+    deliveredTtlMs: number,
+  ): Promise<FlightResult> {
     const key = await this.sealer.keyFor(refreshToken)
     const local = this.known(key)
     if (local) {

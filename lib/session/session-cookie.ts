@@ -130,7 +130,9 @@ export async function readSessionCookie(cookies: CookieSource, options: SessionC
   return null
 }
 
-function candidateNames(options: SessionCookieOptions): ReadonlyArray<{ name: string; format: SessionFormat | undefined; secure: boolean }> {
+function candidateNames(
+  options: SessionCookieOptions,
+): ReadonlyArray<{ name: string; format: SessionFormat | undefined; secure: boolean }> {
   if (!options.cookieName) return STANDARD_NAMES
   return [
     {

@@ -66,7 +66,11 @@ export function upstashStore(redis: UpstashLike, options: UpstashStoreOptions = 
     kind: 'upstash',
     async claim(key, leaseMs): Promise<ClaimResult> {
       const lockId = crypto.randomUUID()
-      const reply = await redis.eval<[string, string], [string, (string | number)?]>(CLAIM_SCRIPT, [resultKey(key), lockKey(key)], [lockId, String(Math.ceil(leaseMs))])
+      const reply = await redis.eval<[string, string], [string, (string | number)?]>(
+        CLAIM_SCRIPT,
+        [resultKey(key), lockKey(key)],
+        [lockId, String(Math.ceil(leaseMs))],
+      )
       if (reply[0] === 'result' && typeof reply[1] === 'string') return { kind: 'result', sealed: reply[1] }
       if (reply[0] === 'lead') return { kind: 'lead', lockId }
       // PTTL: -1 for a lock without expiry; anything else unexpected means "not known".

@@ -22,7 +22,8 @@ export default async function ProtectedPage() {
       <h1>Protected page</h1>
       <p>
         Signed in as {session?.user?.name ?? 'unknown'}. The provider&apos;s userinfo endpoint answered HTTP {userinfo.status} to this
-        session&apos;s access token, which expires at {session?.expiresAt ? new Date(session.expiresAt * 1000).toISOString() : 'an unknown time'}.
+        session&apos;s access token, which expires at{' '}
+        {session?.expiresAt ? new Date(session.expiresAt * 1000).toISOString() : 'an unknown time'}.
       </p>
     </main>
   )

@@ -8,7 +8,12 @@ export interface UserinfoResult {
 export async function fetchUserinfo(issuer: string, accessToken: string): Promise<UserinfoResult> {
   try {
     const discovery: unknown = await (await fetch(`${issuer}/.well-known/openid-configuration`, { cache: 'no-store' })).json()
-    if (typeof discovery !== 'object' || discovery === null || !('userinfo_endpoint' in discovery) || typeof discovery.userinfo_endpoint !== 'string') {
+    if (
+      typeof discovery !== 'object' ||
+      discovery === null ||
+      !('userinfo_endpoint' in discovery) ||
+      typeof discovery.userinfo_endpoint !== 'string'
+    ) {
       return { status: 0, sub: '' }
     }
     const response = await fetch(discovery.userinfo_endpoint, { headers: { authorization: `Bearer ${accessToken}` }, cache: 'no-store' })
