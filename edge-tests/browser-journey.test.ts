@@ -17,7 +17,7 @@
  * No response in the journey may be a 5xx.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
@@ -28,18 +28,7 @@ import { providerHooks } from '../testkit/provider-hooks'
 import { readSessionCookie } from '../lib'
 import { ARTIFACTS, ROOT, ensureNextBuild, startNextServer, type NextServer } from '../testkit/next-app'
 import { startRedisRest, type RedisRestServer } from '../testkit/upstash-rest'
-
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../testkit/chromium'
 
 /** Access-token lifetime at the provider, seconds. */
 const TTL_SECONDS = 10
@@ -173,11 +162,7 @@ function watch(page: Page): void {
 
 describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', () => {
   beforeAll(async () => {
-    try {
-      accessSync(CHROMIUM, constants.X_OK)
-    } catch {
-      throw new Error('chromium not found: run `apt-get install -y chromium`')
-    }
+    requireChromium()
     await ensureNextBuild()
 
     const [portA, portB] = [await findFreePort(), await findFreePort()]

@@ -18,7 +18,7 @@
  * Each app × store prints one JSON line of figures (`[examples] {...}`).
  */
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
@@ -42,18 +42,7 @@ import {
   type InstalledExample,
 } from './support/example-apps'
 import { startRedisRest, type CommandStats, type RedisRestServer } from '../testkit/upstash-rest'
-
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../testkit/chromium'
 
 /** Access-token lifetime at the provider, seconds. */
 const TTL_SECONDS = 8
@@ -127,11 +116,7 @@ const built = new Set<string>()
 const leftovers = new Set<() => Promise<unknown>>()
 
 beforeAll(async () => {
-  try {
-    accessSync(CHROMIUM, constants.X_OK)
-  } catch {
-    throw new Error('chromium not found: run `apt-get install -y chromium`')
-  }
+  requireChromium()
   // Throws "redis-server not found: run `apt-get install -y redis-server`" when it is missing.
   redis = await startRedisRest()
   workDir = mkdtempSync(join(tmpdir(), 'edge-refresh-examples-'))

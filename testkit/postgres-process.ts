@@ -106,7 +106,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       await client.end().catch(() => undefined)
       if (child.exitCode !== null || Date.now() > deadline) {
         await stop()
-        throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${String(error)}\n${log}`)
+        throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${String(error)}\n${log}`, { cause: error })
       }
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
