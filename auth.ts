@@ -5,18 +5,30 @@
  * variables may be present; the first request then fails with the EnvError from `env.ts` that names
  * every missing variable. `next.config.ts` runs the same check when `next dev` / `next start` boot.
  */
+import PostgresAdapter from '@auth/pg-adapter'
 import type { AuthOptions, Session } from 'next-auth'
+import type { Adapter } from 'next-auth/adapters'
 import type { OAuthConfig } from 'next-auth/providers/oauth'
 import CognitoProvider from 'next-auth/providers/cognito'
 import GoogleProvider from 'next-auth/providers/google'
-import { GOOGLE_AUTHORIZATION_PARAMS, refreshCallbacks, type RefreshedSessionFields } from 'next-auth-edge-refresh'
+import {
+  createAccountRefresher,
+  databaseSessionCallbacks,
+  databaseSignInEvents,
+  GOOGLE_AUTHORIZATION_PARAMS,
+  refreshCallbacks,
+  type AccountRefresher,
+  type RefreshedSessionFields,
+} from 'next-auth-edge-refresh'
+import { Pool } from 'pg'
+import { postgresAccounts } from './db/accounts'
 import { appEnv, SESSION_MAX_AGE_SECONDS, type AppEnv, type ProviderEnv } from './env'
 import { refreshOptions, SIGN_IN_PATH } from './refresh-options'
 
 export { SIGN_IN_PATH }
 
-/** The session `useSession()` / `getServerSession()` return: next-auth's, plus the refresh fields. */
-export type AppSession = Session & RefreshedSessionFields
+/** The session `useSession()` / `getServerSession()` return: next-auth's, plus the refresh fields (and, with DATABASE_URL, the user id). */
+export type AppSession = Session & RefreshedSessionFields & { userId?: string }
 
 interface OidcProfile {
   sub: string
@@ -63,6 +75,7 @@ function nextAuthProvider(provider: ProviderEnv) {
 
 /** Builds next-auth's options from a validated environment. */
 export function buildAuthOptions(env: AppEnv): AuthOptions {
+  if (env.database) return buildDatabaseAuthOptions(env)
   return {
     secret: env.secret,
     providers: env.providers.map(nextAuthProvider),
@@ -75,6 +88,55 @@ export function buildAuthOptions(env: AppEnv): AuthOptions {
     // what it refreshed.
     callbacks: { ...refreshCallbacks(refreshOptions(env)) },
   }
+}
+
+/**
+ * The database strategy (DATABASE_URL): sessions, users and accounts in PostgreSQL through
+ * @auth/pg-adapter; the provider tokens in the `accounts` row, refreshed by the `session` callback
+ * (and by route handlers through {@link getAccountRefresher}) with the same single flight and store
+ * as the middleware's. The edge middleware cannot reach PostgreSQL and passes these sessions on.
+ */
+function buildDatabaseAuthOptions(env: AppEnv): AuthOptions {
+  const refresher = getAccountRefresher()
+  return {
+    secret: env.secret,
+    providers: env.providers.map(nextAuthProvider),
+    // @auth/pg-adapter is typed against @auth/core's Adapter; next-auth v4 calls the same methods
+    // with the same shapes (its own types differ only in optional fields), hence the cast.
+    adapter: PostgresAdapter(databasePool(env)) as unknown as Adapter,
+    session: { strategy: 'database', maxAge: SESSION_MAX_AGE_SECONDS },
+    pages: { signIn: SIGN_IN_PATH },
+    callbacks: {
+      // The app's own addition: the user id, which the server-side helpers need to read the account.
+      ...databaseSessionCallbacks(refresher, { session: ({ session, user }) => ({ ...session, userId: user.id }) }),
+    },
+    events: { ...databaseSignInEvents(refresher) },
+  }
+}
+
+let pool: Pool | undefined
+
+/** One PostgreSQL pool per server process. */
+function databasePool(env: AppEnv): Pool {
+  pool ??= new Pool({ connectionString: env.database!.url, max: 10 })
+  return pool
+}
+
+let refresher: AccountRefresher | undefined
+
+/**
+ * The account refresher of the database mode, one per server process: the `session` callback and
+ * the route handlers share it. Throws when DATABASE_URL is not set.
+ */
+export function getAccountRefresher(): AccountRefresher {
+  const env = appEnv()
+  if (!env.database) throw new Error('getAccountRefresher: DATABASE_URL is not set (the app uses JWT sessions)')
+  refresher ??= createAccountRefresher({
+    ...refreshOptions(env),
+    ...(env.skewSeconds !== undefined ? { skewSeconds: env.skewSeconds } : {}),
+    accounts: postgresAccounts(databasePool(env)),
+  })
+  return refresher
 }
 
 let cached: AuthOptions | undefined

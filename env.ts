@@ -64,6 +64,7 @@ export interface RawEnv {
   KV_REST_API_URL?: string | undefined
   KV_REST_API_TOKEN?: string | undefined
   REFRESH_SKEW_SECONDS?: string | undefined
+  DATABASE_URL?: string | undefined
 }
 
 /** Reads every variable by its literal name (see the edge note above). */
@@ -88,6 +89,7 @@ export function readProcessEnv(): RawEnv {
     KV_REST_API_URL: process.env.KV_REST_API_URL,
     KV_REST_API_TOKEN: process.env.KV_REST_API_TOKEN,
     REFRESH_SKEW_SECONDS: process.env.REFRESH_SKEW_SECONDS,
+    DATABASE_URL: process.env.DATABASE_URL,
   }
 }
 
@@ -110,6 +112,11 @@ export interface AppEnv {
   upstash: { url: string; token: string; source: 'UPSTASH_REDIS_REST' | 'KV_REST_API' } | undefined
   /** `REFRESH_SKEW_SECONDS`, or the demo's value, or undefined (the library default, 60). */
   skewSeconds: number | undefined
+  /**
+   * `DATABASE_URL`: next-auth's database session strategy on PostgreSQL (`@auth/pg-adapter`), the
+   * provider tokens in the `accounts` table. Absent → the JWT strategy (the default).
+   */
+  database: { url: string } | undefined
   /** True when the embedded demo provider is used (nothing configured). */
   demo: boolean
   /** True when embedded defaults are allowed (non-production, or DEMO_DEFAULTS=1). */
@@ -260,8 +267,15 @@ export function loadEnv(raw: RawEnv = readProcessEnv()): AppEnv {
     else problems.push(`REFRESH_SKEW_SECONDS is malformed: expected a whole number of seconds from 0 to 3600, got "${skew}"`)
   }
 
+  let database: AppEnv['database']
+  const databaseUrl = value('DATABASE_URL')
+  if (databaseUrl !== undefined) {
+    if (/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl)) database = { url: databaseUrl }
+    else problems.push('DATABASE_URL is malformed: expected a PostgreSQL URL such as postgres://user:password@host:5432/db')
+  }
+
   if (problems.length > 0) throw new EnvError(problems)
-  return { secret: secret!, secretSource, url, providers, upstash, skewSeconds, demo, demoDefaultsAllowed }
+  return { secret: secret!, secretSource, url, providers, upstash, skewSeconds, database, demo, demoDefaultsAllowed }
 }
 
 let cached: AppEnv | undefined

@@ -3,7 +3,7 @@
  * Next 16 `runtime: 'edge'` here fails the build). Built once per isolate, on the first request,
  * from the validated environment (env.ts), so that `next build` needs no deployment variables.
  */
-import type { NextFetchEvent, NextRequest } from 'next/server'
+import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server'
 import { createRefreshMiddleware, type RefreshMiddleware } from 'next-auth-edge-refresh'
 import { appEnv } from './env'
 import { middlewareOptions } from './refresh-options'
@@ -11,6 +11,9 @@ import { middlewareOptions } from './refresh-options'
 let refresh: RefreshMiddleware | undefined
 
 export function middleware(request: NextRequest, event: NextFetchEvent) {
+  // Database sessions (DATABASE_URL) keep their tokens in PostgreSQL, which the edge cannot reach:
+  // their cookie holds only a session token, and the `session` callback refreshes on Node.
+  if (appEnv().database) return NextResponse.next()
   refresh ??= createRefreshMiddleware(middlewareOptions(appEnv()))
   return refresh(request, event)
 }

@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto'
 import { cookies } from 'next/headers'
 import { readSessionCookie, readSessionTokens, REFRESH_TOKEN_ERROR } from 'next-auth-edge-refresh'
+import { getServerSession } from 'next-auth'
+import { getAccountRefresher, getAuthOptions, type AppSession } from '@/auth'
 import { appEnv } from '@/env'
 
 /** What the pages need to know about the signed-in user and their tokens. */
@@ -34,8 +36,14 @@ export function fingerprintOf(token: string): string {
   return createHash('sha256').update(token).digest('hex').slice(0, 8)
 }
 
-/** Reads and decodes the session cookie; `null` when signed out or unreadable. */
+/**
+ * The signed-in user's tokens; `null` when signed out or unreadable. JWT sessions: decoded from the
+ * cookie the middleware forwarded. Database sessions (DATABASE_URL): next-auth's session (whose
+ * `session` callback brought the account up to date), then the account row through the same
+ * refresher, which finds it fresh.
+ */
 export async function readTokenSession(): Promise<TokenSession | null> {
+  if (appEnv().database) return readDatabaseSession()
   const session = await readSessionCookie(await cookies(), { secrets: [appEnv().secret] })
   if (!session) return null
   const { payload } = session
@@ -54,5 +62,26 @@ export async function readTokenSession(): Promise<TokenSession | null> {
     refreshedAt: seconds(payload.refreshed_at),
     writtenAt: seconds(payload.iat),
     error: tokens.error,
+  }
+}
+
+async function readDatabaseSession(): Promise<TokenSession | null> {
+  const session = (await getServerSession(getAuthOptions())) as AppSession | null
+  if (!session?.userId) return null
+  const refresh = await getAccountRefresher().refresh(session.userId)
+  if (refresh.reason === 'no-account') return null
+  const { account } = refresh
+  if (!account.access_token || typeof account.expires_at !== 'number') return null
+  return {
+    sub: account.providerAccountId,
+    name: session.user?.name ?? undefined,
+    email: session.user?.email ?? undefined,
+    provider: account.provider,
+    accessToken: account.access_token,
+    fingerprint: fingerprintOf(account.access_token),
+    expiresAt: account.expires_at,
+    refreshedAt: undefined,
+    writtenAt: undefined,
+    error: refresh.reason === 'login-ended' || session.error === REFRESH_TOKEN_ERROR ? REFRESH_TOKEN_ERROR : undefined,
   }
 }
