@@ -4,18 +4,28 @@
  * from the validated environment (env.ts), so that `next build` needs no deployment variables.
  */
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server'
-import { createRefreshMiddleware, type RefreshMiddleware } from 'next-auth-edge-refresh'
+import { createRefreshMiddleware, type RefreshMiddleware, type RefreshReport } from 'next-auth-edge-refresh'
 import { appEnv } from './env'
 import { middlewareOptions } from './refresh-options'
 
 let refresh: RefreshMiddleware | undefined
 
-export function middleware(request: NextRequest, event: NextFetchEvent) {
+/** The storm panel's probe (app/api/storm/probe): its answers say what the middleware did. */
+const STORM_PROBE_PATH = '/api/storm/probe'
+/** What the refresh did per request, until this request's response is built (the object is the key: no leak). */
+const reports = new WeakMap<NextRequest, RefreshReport>()
+
+export async function middleware(request: NextRequest, event: NextFetchEvent) {
   // Database sessions (DATABASE_URL) keep their tokens in PostgreSQL, which the edge cannot reach:
   // their cookie holds only a session token, and the `session` callback refreshes on Node.
   if (appEnv().database) return NextResponse.next()
-  refresh ??= createRefreshMiddleware(middlewareOptions(appEnv()))
-  return refresh(request, event)
+  refresh ??= createRefreshMiddleware({ ...middlewareOptions(appEnv()), onResult: (report, reported) => reports.set(reported, report) })
+  const response = await refresh(request, event)
+  if (request.nextUrl.pathname === STORM_PROBE_PATH) {
+    const report = reports.get(request)
+    response.headers.set('x-edge-refresh', report ? `${report.reason}${report.source ? `/${report.source}` : ''}` : 'passed')
+  }
+  return response
 }
 
 export const config = {

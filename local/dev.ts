@@ -40,6 +40,8 @@ async function main(): Promise<number> {
       provider = await startLocalProvider({
         port: DEMO_PROVIDER.port,
         accessTokenTtlSeconds: DEMO_ACCESS_TOKEN_TTL_SECONDS,
+        // Loopback-only counters for the protected page's storm panel (GET /__test/stats).
+        testHooks: true,
         clients: [
           {
             client_id: DEMO_PROVIDER.clientId,

@@ -5,6 +5,7 @@ import { readTokenSession } from '@/app/_server/session'
 import { callUserinfo } from '@/app/_server/userinfo'
 import { Clock, Countdown } from './countdown'
 import { SessionErrorWatcher } from './session-error'
+import { StormPanel } from './storm-panel'
 import { ApiMeButton, ServerActionButton } from './userinfo-buttons'
 
 const PAGES = [
@@ -113,6 +114,8 @@ export async function SessionPanel({ path, title }: { path: (typeof PAGES)[numbe
         <ServerActionButton />
         <ApiMeButton />
       </div>
+
+      {path === '/protected' && !session.error ? <StormPanel expiresAt={session.expiresAt} /> : null}
     </section>
   )
 }

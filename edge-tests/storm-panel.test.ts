@@ -1,0 +1,116 @@
+// @vitest-environment node
+/**
+ * The demo shows the single flight: the protected page's storm panel, driven in Chromium against
+ * `next start` (in-memory store, as `npm run dev` has it) and the real oidc-provider. The panel
+ * sends 20 requests with the same cookie just after the access token expired, and reads the
+ * provider's own refresh counters; the test reads them too and compares.
+ *
+ * Writes artifacts/screenshots/storm-panel.png; `UPDATE_README_SCREENSHOT=1` copies it to
+ * docs/storm-panel.png, the README's picture.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type BrowserContext } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../testkit/chromium'
+import { findFreePort } from '../testkit/http-json'
+import { ARTIFACTS, ROOT, ensureNextBuild, startNextServer, type NextServer } from '../testkit/next-app'
+import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
+import { providerHooks } from '../testkit/provider-hooks'
+
+/** Access-token lifetime at the provider, seconds: the panel waits this out once. */
+const TTL_SECONDS = 8
+const STORM = 20
+const LOGIN = 'storm-user'
+const SCREENSHOT = join(ARTIFACTS, 'screenshots', 'storm-panel.png')
+
+let provider: LocalProvider
+let app: NextServer
+let context: BrowserContext
+let userDataDir: string | undefined
+
+describe('the demo storm panel (Chromium, next start, in-memory store)', () => {
+  beforeAll(async () => {
+    requireChromium()
+    await ensureNextBuild()
+    const port = await findFreePort()
+    provider = await startLocalProvider({
+      accessTokenTtlSeconds: TTL_SECONDS,
+      testHooks: true,
+      clients: [
+        {
+          client_id: 'storm-app',
+          client_secret: 'storm-secret',
+          redirect_uris: [`http://127.0.0.1:${port}/api/auth/callback/oidc`],
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+      ],
+    })
+    app = await startNextServer({
+      port,
+      name: 'storm-panel',
+      env: {
+        NEXTAUTH_URL: `http://127.0.0.1:${port}`,
+        NEXTAUTH_SECRET: 'storm-panel-test-secret-0123456789abcdef',
+        OIDC_ISSUER: provider.issuer,
+        OIDC_CLIENT_ID: 'storm-app',
+        OIDC_CLIENT_SECRET: 'storm-secret',
+        // Nothing refreshes before the storm: the token is due only in its last second.
+        REFRESH_SKEW_SECONDS: '1',
+      },
+    })
+    userDataDir = mkdtempSync(join(tmpdir(), 'edge-refresh-storm-chromium-'))
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1100, height: 1400 },
+    })
+    context.setDefaultTimeout(20_000)
+  }, 420_000)
+
+  afterAll(async () => {
+    await context?.close().catch(() => undefined)
+    await app?.stop().catch(() => undefined)
+    await provider?.stop().catch(() => undefined)
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true })
+  }, 60_000)
+
+  it(`${STORM} requests just after expiry: the panel shows the provider's count of 1, one leader and ${STORM - 1} pick-ups`, async () => {
+    const page = context.pages()[0] ?? (await context.newPage())
+    await page.goto(`${app.url}/`)
+    await page.getByTestId('sign-in').click()
+    await page.waitForURL((url) => url.origin === provider.issuer)
+    await page.locator('input[name="login"]').fill(LOGIN)
+    await page.locator('input[name="password"]').fill('any password')
+    await page.locator('button[type="submit"]').click()
+    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
+    await page.locator('button[type="submit"]').click()
+    await page.waitForURL(`${app.url}/protected`)
+
+    const before = await providerHooks(provider.issuer).stats(LOGIN)
+    await page.getByTestId('storm-size').selectOption(String(STORM))
+    await page.getByTestId('storm-run').click()
+    const panel = page.locator('[data-testid="storm-panel"][data-phase="done"]')
+    await panel.waitFor({ timeout: (TTL_SECONDS + 20) * 1000 })
+
+    expect(await page.getByTestId('storm-refresh-calls').getAttribute('data-value')).toBe('1')
+    expect(await page.getByTestId('storm-reuse').getAttribute('data-value')).toBe('0')
+    const outcomes = await page
+      .locator('[data-testid="storm-history"] tbody tr')
+      .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-outcome')))
+    expect(outcomes).toHaveLength(STORM)
+    expect(outcomes.filter((outcome) => outcome === 'refreshed at the provider')).toHaveLength(1)
+    expect(outcomes.filter((outcome) => outcome === 'picked up the result')).toHaveLength(STORM - 1)
+    // The provider's counters, read by the test itself, agree with the panel.
+    const after = await providerHooks(provider.issuer).stats(LOGIN)
+    expect(after.refreshRequests - before.refreshRequests).toBe(1)
+    expect(after.reuseDetected).toBe(0)
+
+    mkdirSync(join(ARTIFACTS, 'screenshots'), { recursive: true })
+    await page.getByTestId('storm-panel').screenshot({ path: SCREENSHOT })
+    // The README's picture is a tracked file: refreshed on request only, so a test run leaves the work tree clean.
+    if (process.env.UPDATE_README_SCREENSHOT === '1') copyFileSync(SCREENSHOT, join(ROOT, 'docs', 'storm-panel.png'))
+  }, 120_000)
+})
