@@ -177,7 +177,7 @@ describe('initiate-auth: InitiateAuth REFRESH_TOKEN_AUTH with SECRET_HASH', () =
     const response = await middleware({ providers: { cognito: provider() }, now: () => later })(request('/', cookie))
     const session = (await sessionOf(response))!
     expect(session.accessToken).not.toBe(tokens.AccessToken)
-    // The seed's unit (ms), now the token's real expiry instead of 56 years out.
+    // The first Cognito article's unit (ms), now the token's real expiry instead of 56 years out.
     expect(session.accessTokenExpires).toBe((decodeJwtPayload(session.accessToken as string)!.exp as number) * 1000)
     expect((await env.stats()).initiateAuthRefresh).toBe(1)
   })

@@ -288,11 +288,11 @@ describe('sessions written by the older recipes', () => {
     expect(session).not.toHaveProperty('refresh_token')
   })
 
-  it("refreshes the first seed's absurd far-future expiry instead of trusting it", async () => {
+  it("refreshes the first Cognito article's absurd far-future expiry instead of trusting it", async () => {
     const tokens = await signInAtProvider()
     const name = COOKIE_NAMES['next-auth-v4'].plain
     const expiresAt = Math.floor(Date.now() / 1000) + tokens.expires_in
-    // The seed computed Date.now() + account.expires_at * 1000: about 56 years ahead.
+    // That article computed Date.now() + account.expires_at * 1000: about 56 years ahead.
     const jwt = await encodeWith('next-auth-v4', name, {
       sub: 'alice',
       accessToken: tokens.access_token,
@@ -302,7 +302,7 @@ describe('sessions written by the older recipes', () => {
     const response = await middleware()(pageRequest('/', { [name]: jwt }))
     const session = (await decodeWith('next-auth-v4', name, setCookies(response)[0]!.value))!
     expect(session.accessToken).not.toBe(tokens.access_token)
-    // Written back in the seed's own unit (ms), and sane this time.
+    // Written back in that article's own unit (ms), and sane this time.
     expect(session.accessTokenExpires).toBeLessThan(Date.now() + 3600 * 1000)
   })
 })
