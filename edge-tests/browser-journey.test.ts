@@ -17,18 +17,18 @@
  * No response in the journey may be a 5xx.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findFreePort } from '../testkit/http-json'
-import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
+import { nextAuthClient, startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
 import { providerHooks } from '../testkit/provider-hooks'
+import { loginAtProvider } from '../testkit/provider-login'
 import { readSessionCookie } from '../lib'
 import { ARTIFACTS, ROOT, ensureNextBuild, startNextServer, type NextServer } from '../testkit/next-app'
 import { startRedisRest, type RedisRestServer } from '../testkit/upstash-rest'
-import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../testkit/chromium'
+import { launchChromium, requireChromium, type ChromiumSession } from '../testkit/chromium'
 
 /** Access-token lifetime at the provider, seconds. */
 const TTL_SECONDS = 10
@@ -70,7 +70,7 @@ let redis: RedisRestServer
 let appA: NextServer
 let appB: NextServer
 let context: BrowserContext
-let userDataDir: string
+let browser: ChromiumSession | undefined
 const secret = randomBytes(32).toString('base64')
 const clientId = 'edge-refresh-e2e'
 const clientSecret = randomBytes(16).toString('hex')
@@ -170,14 +170,7 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     provider = await startLocalProvider({
       accessTokenTtlSeconds: TTL_SECONDS,
       testHooks: true,
-      clients: [
-        {
-          client_id: clientId,
-          client_secret: clientSecret,
-          redirect_uris: [`http://127.0.0.1:${portA}/api/auth/callback/oidc`, `http://127.0.0.1:${portB}/api/auth/callback/oidc`],
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
-      ],
+      clients: [nextAuthClient(clientId, clientSecret, [portA!, portB!])],
     })
     // The same configuration on both servers; only NEXTAUTH_URL differs. They share nothing but Redis.
     const env = (port: number) => ({
@@ -197,14 +190,8 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
 
     mkdirSync(SCREENSHOTS, { recursive: true })
     mkdirSync(join(ROOT, 'docs'), { recursive: true })
-    userDataDir = mkdtempSync(join(tmpdir(), 'edge-refresh-chromium-'))
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1100, height: 760 },
-    })
-    context.setDefaultTimeout(15_000)
+    browser = await launchChromium({ width: 1100, height: 760 }, 15_000)
+    context = browser.context
     context.on('response', (response) => {
       if (response.status() >= 500) serverErrors.push(`${response.status()} ${response.request().method()} ${response.url()}`)
     })
@@ -224,11 +211,10 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
   }, 420_000)
 
   afterAll(async () => {
-    await context?.close().catch(() => undefined)
+    await browser?.close()
     await Promise.all([appA?.stop(), appB?.stop()].map((stop) => stop?.catch(() => undefined)))
     await provider?.stop().catch(() => undefined)
     await redis?.stop().catch(() => undefined)
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true })
   }, 60_000)
 
   it("signs in through the provider's real login and consent pages", async () => {
@@ -237,13 +223,7 @@ describe('browser journey: next start ×2 + Redis + oidc-provider + Chromium', (
     expect(await page.getByTestId('home').getAttribute('data-signed-in')).toBe('false')
     await page.getByTestId('sign-in').click()
 
-    await page.waitForURL((url) => url.origin === provider.issuer)
-    await page.locator('input[name="login"]').fill(LOGIN)
-    await page.locator('input[name="password"]').fill('any password')
-    await page.locator('button[type="submit"]').click()
-    // oidc-provider grants offline_access (a refresh token) only after explicit consent.
-    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
-    await page.locator('button[type="submit"]').click()
+    await loginAtProvider(page, provider.issuer, LOGIN)
 
     await page.waitForURL(`${appA.url}/protected`)
     const state = await readState(page, '/protected')

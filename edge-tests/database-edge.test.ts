@@ -18,7 +18,14 @@ import { promisify } from 'node:util'
 import { UpstashRedisAdapter } from '@next-auth/upstash-redis-adapter'
 import { Redis } from '@upstash/redis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createAccountRefresher, databaseSessionCallbacks, oidc, upstashAdapterAccounts, upstashStore } from '../lib'
+import {
+  createAccountRefresher,
+  databaseSessionCallbacks,
+  oidc,
+  upstashAdapterAccounts,
+  upstashStore,
+  type AccountRefresherOptions,
+} from '../lib'
 import { DEFAULT_TEST_CLIENT, startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
 import { providerHooks, type ProviderTokens } from '../testkit/provider-hooks'
 import { startDatabaseIsolates, type DatabaseIsolate } from '../testkit/isolates'
@@ -104,6 +111,19 @@ async function signInThroughAdapter(): Promise<SignedIn> {
   }
 }
 
+/** What next-auth's `session` callback on Node refreshes with, over the same Upstash database as the example's middleware. */
+function nodeRefresher(overrides: Partial<AccountRefresherOptions> = {}) {
+  return createAccountRefresher({
+    secret: SECRET,
+    providers: {
+      oidc: oidc({ issuer: provider.issuer, clientId: DEFAULT_TEST_CLIENT.client_id, clientSecret: DEFAULT_TEST_CLIENT.client_secret }),
+    },
+    store: upstashStore(redis),
+    accounts: upstashAdapterAccounts(redis),
+    ...overrides,
+  })
+}
+
 /** The account as the adapter stored it: what a page or route handler behind the middleware reads. */
 async function storedAccount(key: string): Promise<Record<string, unknown>> {
   const value = await redis.get<Record<string, unknown>>(key)
@@ -174,17 +194,8 @@ describe(`database sessions at the edge (Upstash adapter): ${REQUESTS} requests 
     expect(new Set(responses.map((response) => response.seen))).toEqual(new Set([account.access_token]))
     expect(await userinfoStatus(account.access_token as string)).toBe(200)
     // The rotated refresh token is the live one: the provider accepts it (this direct use is the second refresh).
-    const refresher = createAccountRefresher({
-      secret: SECRET,
-      providers: {
-        oidc: oidc({ issuer: provider.issuer, clientId: DEFAULT_TEST_CLIENT.client_id, clientSecret: DEFAULT_TEST_CLIENT.client_secret }),
-      },
-      store: upstashStore(redis),
-      accounts: upstashAdapterAccounts(redis),
-      // Past the token's 120-second life: the fresh account counts as due (quiet about that on purpose).
-      skewSeconds: 150,
-      logger: quietLogger,
-    })
+    // Past the token's 120-second life: the fresh account counts as due (quiet about that on purpose).
+    const refresher = nodeRefresher({ skewSeconds: 150, logger: quietLogger })
     expect(await refresher.refresh(signedIn.userId)).toMatchObject({ reason: 'refreshed' })
     expect(await hooks().stats(signedIn.login)).toMatchObject({ refreshRequests: 2, refreshSucceeded: 2, reuseDetected: 0 })
 
@@ -226,14 +237,7 @@ describe(`database sessions at the edge (Upstash adapter): ${REQUESTS} requests 
     expect(await hooks().stats(signedIn.login)).toMatchObject({ refreshRequests: 1, reuseDetected: 0 })
 
     // What the page renders next: next-auth's session callback (Node) marks the session.
-    const refresher = createAccountRefresher({
-      secret: SECRET,
-      providers: {
-        oidc: oidc({ issuer: provider.issuer, clientId: DEFAULT_TEST_CLIENT.client_id, clientSecret: DEFAULT_TEST_CLIENT.client_secret }),
-      },
-      store: upstashStore(redis),
-      accounts: upstashAdapterAccounts(redis),
-    })
+    const refresher = nodeRefresher()
     const session = await databaseSessionCallbacks(refresher).session({
       session: { user: { name: signedIn.login } },
       user: { id: signedIn.userId },

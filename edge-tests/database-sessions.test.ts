@@ -12,17 +12,15 @@
  * Expiry is forced by writing a past `expires_at` into the row: the provider's token is still
  * valid, but the app must treat it as expired, with no waiting.
  */
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../testkit/chromium'
+import { launchChromium, type ChromiumSession } from '../testkit/chromium'
 import { findFreePort } from '../testkit/http-json'
 import { ensureNextBuild, startNextServer, type NextServer } from '../testkit/next-app'
-import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
+import { nextAuthClient, startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
 import { startPostgres, type PostgresServer } from '../testkit/postgres-process'
 import { providerHooks } from '../testkit/provider-hooks'
+import { loginAtProvider } from '../testkit/provider-login'
 
 /** Access tokens at the provider live this long (seconds): longer than the test, so only the forced expiries count. */
 const TTL_SECONDS = 300
@@ -34,7 +32,7 @@ let postgres: PostgresServer
 let provider: LocalProvider
 let apps: NextServer[] = []
 let context: BrowserContext
-let userDataDir: string | undefined
+let browser: ChromiumSession | undefined
 let cookie = ''
 
 const hooks = () => providerHooks(provider.issuer)
@@ -78,29 +76,12 @@ async function request(app: NextServer, kind: number): Promise<{ path: string; s
 async function signIn(page: Page, app: NextServer): Promise<void> {
   await page.goto(`${app.url}/`)
   await page.getByTestId('sign-in').click()
-  await completeProviderLogin(page)
+  await loginAtProvider(page, provider.issuer, LOGIN)
   await page.waitForURL(`${app.url}/protected`)
-}
-
-async function completeProviderLogin(page: Page): Promise<void> {
-  await page.waitForURL((url) => url.origin === provider.issuer)
-  const login = page.locator('input[name="login"]')
-  const consent = page.locator('input[name="prompt"][value="consent"]')
-  // A second sign-in finds the provider's own session: no login form, straight to consent.
-  await login.or(consent).first().waitFor({ state: 'attached' })
-  if (await login.count()) {
-    await login.fill(LOGIN)
-    await page.locator('input[name="password"]').fill('any password')
-    await page.locator('button[type="submit"]').click()
-  }
-  // oidc-provider grants offline_access (a refresh token) only after explicit consent.
-  await consent.waitFor({ state: 'attached' })
-  await page.locator('button[type="submit"]').click()
 }
 
 describe('database sessions: PostgreSQL + @auth/pg-adapter, 2 next start instances sharing Redis', () => {
   beforeAll(async () => {
-    requireChromium()
     postgres = await startPostgres()
     // The test's own audit of the token columns: one row per UPDATE that changed them.
     await postgres.pool.query(`
@@ -118,14 +99,7 @@ describe('database sessions: PostgreSQL + @auth/pg-adapter, 2 next start instanc
     provider = await startLocalProvider({
       accessTokenTtlSeconds: TTL_SECONDS,
       testHooks: true,
-      clients: [
-        {
-          client_id: clientId,
-          client_secret: clientSecret,
-          redirect_uris: ports.map((port) => `http://127.0.0.1:${port}/api/auth/callback/oidc`),
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
-      ],
+      clients: [nextAuthClient(clientId, clientSecret, ports)],
     })
     const env = (port: number) => ({
       NEXTAUTH_URL: `http://127.0.0.1:${port}`,
@@ -139,17 +113,15 @@ describe('database sessions: PostgreSQL + @auth/pg-adapter, 2 next start instanc
       REFRESH_SKEW_SECONDS: '10',
     })
     apps = await Promise.all(ports.map((port, i) => startNextServer({ port, env: env(port), name: `database-sessions-${i}` })))
-    userDataDir = mkdtempSync(join(tmpdir(), 'edge-refresh-db-chromium-'))
-    context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
-    context.setDefaultTimeout(20_000)
+    browser = await launchChromium({ width: 1100, height: 900 }, 20_000)
+    context = browser.context
   }, 420_000)
 
   afterAll(async () => {
-    await context?.close().catch(() => undefined)
+    await browser?.close()
     await Promise.all(apps.map((app) => app.stop().catch(() => undefined)))
     await provider?.stop().catch(() => undefined)
     await postgres?.stop().catch(() => undefined)
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true })
   }, 60_000)
 
   it('signs in through next-auth with the database strategy: the account row holds the provider tokens', async () => {
@@ -232,7 +204,7 @@ describe('database sessions: PostgreSQL + @auth/pg-adapter, 2 next start instanc
     const page = context.pages()[0]!
     await page.goto(`${apps[0]!.url}/protected`)
     await page.getByText('RefreshTokenError').first().waitFor({ timeout: 10_000 })
-    await completeProviderLogin(page)
+    await loginAtProvider(page, provider.issuer, LOGIN)
     await page.waitForURL(`${apps[0]!.url}/protected`)
     // Signing in again wrote the new tokens into the row (next-auth alone would not: databaseSignInEvents).
     const renewed = await account()

@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findFreePort } from '../testkit/http-json'
 import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
 import { providerHooks, type RefreshStats } from '../testkit/provider-hooks'
+import { loginAtProvider } from '../testkit/provider-login'
 import {
   blocksNaming,
   buildExample,
@@ -232,13 +233,7 @@ interface RunFigures {
 /** Sign-in through the provider's real login and consent pages, from the app's sign-in page. */
 async function signIn(page: Page, provider: LocalProvider, origin: string): Promise<void> {
   await page.getByTestId('sign-in').click()
-  await page.waitForURL((url) => url.origin === provider.issuer, { timeout: 20_000 })
-  await page.locator('input[name="login"]').fill(LOGIN)
-  await page.locator('input[name="password"]').fill('any password')
-  await page.locator('button[type="submit"]').click()
-  // oidc-provider grants offline_access (a refresh token) only after explicit consent.
-  await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
-  await page.locator('button[type="submit"]').click()
+  await loginAtProvider(page, provider.issuer, LOGIN)
   await page.waitForURL(`${origin}/protected`, { timeout: 20_000 })
 }
 

@@ -8,16 +8,16 @@
  * Writes artifacts/screenshots/storm-panel.png; `UPDATE_README_SCREENSHOT=1` copies it to
  * docs/storm-panel.png, the README's picture.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type BrowserContext } from 'playwright-core'
+import type { BrowserContext } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../testkit/chromium'
+import { launchChromium, type ChromiumSession } from '../testkit/chromium'
 import { findFreePort } from '../testkit/http-json'
 import { ARTIFACTS, ROOT, ensureNextBuild, startNextServer, type NextServer } from '../testkit/next-app'
-import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
+import { nextAuthClient, startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
 import { providerHooks } from '../testkit/provider-hooks'
+import { loginAtProvider } from '../testkit/provider-login'
 
 /** Access-token lifetime at the provider, seconds: the panel waits this out once. */
 const TTL_SECONDS = 8
@@ -28,24 +28,16 @@ const SCREENSHOT = join(ARTIFACTS, 'screenshots', 'storm-panel.png')
 let provider: LocalProvider
 let app: NextServer
 let context: BrowserContext
-let userDataDir: string | undefined
+let browser: ChromiumSession | undefined
 
 describe('the demo storm panel (Chromium, next start, in-memory store)', () => {
   beforeAll(async () => {
-    requireChromium()
     await ensureNextBuild()
     const port = await findFreePort()
     provider = await startLocalProvider({
       accessTokenTtlSeconds: TTL_SECONDS,
       testHooks: true,
-      clients: [
-        {
-          client_id: 'storm-app',
-          client_secret: 'storm-secret',
-          redirect_uris: [`http://127.0.0.1:${port}/api/auth/callback/oidc`],
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
-      ],
+      clients: [nextAuthClient('storm-app', 'storm-secret', [port])],
     })
     app = await startNextServer({
       port,
@@ -60,33 +52,21 @@ describe('the demo storm panel (Chromium, next start, in-memory store)', () => {
         REFRESH_SKEW_SECONDS: '1',
       },
     })
-    userDataDir = mkdtempSync(join(tmpdir(), 'edge-refresh-storm-chromium-'))
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1100, height: 1400 },
-    })
-    context.setDefaultTimeout(20_000)
+    browser = await launchChromium({ width: 1100, height: 1400 }, 20_000)
+    context = browser.context
   }, 420_000)
 
   afterAll(async () => {
-    await context?.close().catch(() => undefined)
+    await browser?.close()
     await app?.stop().catch(() => undefined)
     await provider?.stop().catch(() => undefined)
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true })
   }, 60_000)
 
   it(`${STORM} requests just after expiry: the panel shows the provider's count of 1, one leader and ${STORM - 1} pick-ups`, async () => {
     const page = context.pages()[0] ?? (await context.newPage())
     await page.goto(`${app.url}/`)
     await page.getByTestId('sign-in').click()
-    await page.waitForURL((url) => url.origin === provider.issuer)
-    await page.locator('input[name="login"]').fill(LOGIN)
-    await page.locator('input[name="password"]').fill('any password')
-    await page.locator('button[type="submit"]').click()
-    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
-    await page.locator('button[type="submit"]').click()
+    await loginAtProvider(page, provider.issuer, LOGIN)
     await page.waitForURL(`${app.url}/protected`)
 
     const before = await providerHooks(provider.issuer).stats(LOGIN)

@@ -38,6 +38,19 @@ export const DEFAULT_TEST_CLIENT = {
 } as const satisfies LocalClient
 
 /** Options for {@link startLocalProvider}. */
+/**
+ * A confidential client for next-auth apps on `next start` at these loopback ports, with the
+ * callback next-auth v4 uses for the provider id `oidc`.
+ */
+export function nextAuthClient(clientId: string, clientSecret: string, ports: readonly number[]): LocalClient {
+  return {
+    client_id: clientId,
+    client_secret: clientSecret,
+    redirect_uris: ports.map((port) => `http://127.0.0.1:${port}/api/auth/callback/oidc`),
+    token_endpoint_auth_method: 'client_secret_basic',
+  }
+}
+
 export interface LocalProviderOptions {
   /** TCP port on 127.0.0.1; 0 picks a free one. Default 0. */
   port?: number
