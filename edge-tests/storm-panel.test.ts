@@ -3,7 +3,9 @@
  * The demo shows the single flight: the protected page's storm panel, driven in Chromium against
  * `next start` (in-memory store, as `npm run dev` has it) and the real oidc-provider. The panel
  * sends 20 requests with the same cookie just after the access token expired, and reads the
- * provider's own refresh counters; the test reads them too and compares.
+ * provider's own refresh counters; the test reads them too and compares. A second run, started
+ * half a second before the next expiry, checks that the panel waits for the token its own first
+ * request brought (inside the refresh window that request refreshes), not for the one the page shows.
  *
  * Writes artifacts/screenshots/storm-panel.png; `UPDATE_README_SCREENSHOT=1` copies it to
  * docs/storm-panel.png, the README's picture.
@@ -93,4 +95,35 @@ describe('the demo storm panel (Chromium, next start, in-memory store)', () => {
     // The README's picture is a tracked file: refreshed on request only, so a test run leaves the work tree clean.
     if (process.env.UPDATE_README_SCREENSHOT === '1') copyFileSync(SCREENSHOT, join(ROOT, 'docs', 'storm-panel.png'))
   }, 120_000)
+
+  it('a run started inside the refresh window waits for the token its own first request brought, then storms', async () => {
+    const page = context.pages()[0]!
+    const state = page.getByTestId('session-state')
+    // The first storm's router.refresh() re-renders the page with the token the storm brought.
+    await expect
+      .poll(async () => Number(await state.getAttribute('data-expires-at')), { timeout: 10_000 })
+      .toBeGreaterThan(Date.now() / 1000)
+    const expiresAt = Number(await state.getAttribute('data-expires-at'))
+    // Click half a second before expiry: inside the 1 s skew, so the panel's first request (the
+    // counters) refreshes the token, and the cookie the storm would send is already the new one.
+    const clickAt = expiresAt * 1000 - 500
+    expect(clickAt).toBeGreaterThan(Date.now())
+    await new Promise((resolve) => setTimeout(resolve, clickAt - Date.now()))
+    const before = await providerHooks(provider.issuer).stats(LOGIN)
+    await page.getByTestId('storm-run').click()
+    await page.locator('[data-testid="storm-panel"][data-phase="waiting"]').waitFor({ timeout: 5_000 })
+    await page.locator('[data-testid="storm-panel"][data-phase="done"]').waitFor({ timeout: (TTL_SECONDS + 20) * 1000 })
+
+    expect(await page.getByTestId('storm-refresh-calls').getAttribute('data-value')).toBe('1')
+    expect(await page.getByTestId('storm-reuse').getAttribute('data-value')).toBe('0')
+    const outcomes = await page
+      .locator('[data-testid="storm-history"] tbody tr')
+      .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-outcome')))
+    expect(outcomes.filter((outcome) => outcome === 'refreshed at the provider')).toHaveLength(1)
+    expect(outcomes.filter((outcome) => outcome === 'picked up the result')).toHaveLength(STORM - 1)
+    // Two at the provider: the counters request's own, before the panel's first reading, and the storm's.
+    const after = await providerHooks(provider.issuer).stats(LOGIN)
+    expect(after.refreshRequests - before.refreshRequests).toBe(2)
+    expect(after.reuseDetected).toBe(0)
+  }, 60_000)
 })

@@ -24,6 +24,7 @@ type Phase =
   | { kind: 'waiting'; until: number }
   | { kind: 'storming' }
   | { kind: 'done'; rows: Row[]; calls?: number; reuse?: number; note?: string }
+  | { kind: 'failed'; message: string }
 
 const SIZES = [5, 10, 20, 50] as const
 
@@ -34,9 +35,14 @@ function outcomeOf(header: string | null): Outcome {
   return 'other'
 }
 
-async function counters(): Promise<Counters | undefined> {
-  const response = await fetch('/api/storm/stats', { cache: 'no-store' })
-  return response.ok ? ((await response.json()) as Counters) : undefined
+/** Every request of the panel gives up after this long, so a stalled server cannot freeze it. */
+const REQUEST_TIMEOUT_MS = 15_000
+
+/** The provider's counters (absent unless it is the local one) and the expiry of the token the request carried. */
+async function readStats(): Promise<{ counters?: Counters; expiresAt?: number }> {
+  const response = await fetch('/api/storm/stats', { cache: 'no-store', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+  const body = (await response.json().catch(() => ({}))) as Partial<Counters> & { expiresAt?: number }
+  return { counters: response.ok ? (body as Counters) : undefined, expiresAt: body.expiresAt }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -51,31 +57,41 @@ export function StormPanel({ expiresAt }: { expiresAt: number }) {
   const [size, setSize] = useState<number>(20)
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' })
 
-  async function run() {
+  async function storm() {
     // Read before the wait: any request after expiry, this one included, would refresh the token
-    // itself, and the storm would carry the new cookie.
-    const before = await counters()
-    const until = expiresAt * 1000 + 300
+    // itself, and the storm would carry the new cookie. Inside the refresh window this request
+    // refreshes it anyway, so wait for the expiry it reports, not the one the page rendered.
+    const before = await readStats()
+    const until = (before.expiresAt ?? expiresAt) * 1000 + 300
     setPhase({ kind: 'waiting', until })
     if (until > Date.now()) await sleep(until - Date.now())
     setPhase({ kind: 'storming' })
     const started = performance.now()
     const rows = await Promise.all(
       Array.from({ length: size }, async (_, index): Promise<Row> => {
-        const response = await fetch(`/api/storm/probe?i=${index}`, { cache: 'no-store' })
+        const response = await fetch(`/api/storm/probe?i=${index}`, { cache: 'no-store', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
         const header = response.headers.get('x-edge-refresh')
         return { index: index + 1, atMs: Math.round(performance.now() - started), outcome: outcomeOf(header), detail: header ?? 'passed' }
       }),
     )
-    const after = before ? await counters() : undefined
+    const after = before.counters ? (await readStats()).counters : undefined
     rows.sort((a, b) => a.atMs - b.atMs)
     setPhase(
-      before && after
-        ? { kind: 'done', rows, calls: after.refreshRequests - before.refreshRequests, reuse: after.reuseDetected - before.reuseDetected }
+      before.counters && after
+        ? {
+            kind: 'done',
+            rows,
+            calls: after.refreshRequests - before.counters.refreshRequests,
+            reuse: after.reuseDetected - before.counters.reuseDetected,
+          }
         : { kind: 'done', rows, note: 'The provider counts refresh calls only when it is the local one (npm run dev).' },
     )
     // The page shows the new token: the browser holds the cookie the storm brought back.
     router.refresh()
+  }
+
+  function run() {
+    storm().catch((error: unknown) => setPhase({ kind: 'failed', message: error instanceof Error ? error.message : String(error) }))
   }
 
   const busy = phase.kind === 'waiting' || phase.kind === 'storming'
@@ -93,11 +109,12 @@ export function StormPanel({ expiresAt }: { expiresAt: number }) {
             ))}
           </select>
         </label>
-        <button type="button" className="button primary" onClick={() => void run()} disabled={busy} data-testid="storm-run">
+        <button type="button" className="button primary" onClick={run} disabled={busy} data-testid="storm-run">
           Run the storm
         </button>
         {phase.kind === 'waiting' ? <span className="muted">waiting for the access token to expire…</span> : null}
         {phase.kind === 'storming' ? <span className="muted">{size} requests in flight…</span> : null}
+        {phase.kind === 'failed' ? <span className="muted">The storm failed: {phase.message}</span> : null}
       </div>
       {phase.kind === 'done' ? (
         <>
