@@ -3,6 +3,7 @@ import { redirect } from 'next/navigation'
 import { SIGN_IN_PATH } from '@/auth'
 import { readTokenSession } from '@/app/_server/session'
 import { callUserinfo } from '@/app/_server/userinfo'
+import { appEnv } from '@/env'
 import { Clock, Countdown } from './countdown'
 import { SessionErrorWatcher } from './session-error'
 import { StormPanel } from './storm-panel'
@@ -115,7 +116,8 @@ export async function SessionPanel({ path, title }: { path: (typeof PAGES)[numbe
         <ApiMeButton />
       </div>
 
-      {path === '/protected' && !session.error ? <StormPanel expiresAt={session.expiresAt} /> : null}
+      {/* Database sessions (DATABASE_URL) are refreshed on Node, not by the edge middleware whose reports the panel shows. */}
+      {path === '/protected' && !session.error && !appEnv().database ? <StormPanel expiresAt={session.expiresAt} /> : null}
     </section>
   )
 }
