@@ -6,8 +6,15 @@ export interface ProviderContext {
   fetch: FetchLike
   /** Current time, epoch seconds. */
   nowSeconds: () => number
-  /** Abort the token request after this long, ms. */
-  timeoutMs: number
+  /**
+   * Aborted when the refresh layer can no longer vouch that nobody else presents this refresh token
+   * (the call reached its hard limit, or the store lock could not be kept). Pass it to every request
+   * that carries the refresh token. A call aborted after it was sent has an unknown outcome: the
+   * refresh layer marks the token as in doubt instead of presenting it again.
+   */
+  signal: AbortSignal
+  /** Current time, epoch milliseconds: the clock to use for anything time-based (`Retry-After` dates). */
+  nowMs: () => number
 }
 
 /**
