@@ -16,6 +16,10 @@ export const DEFAULTS = {
   graceSeconds: 120,
   /** How long a request waits for the provider, ms. */
   providerTimeoutMs: 5_000,
+  /** The longest a provider call stays open (its lease renewed meanwhile); then it is aborted and its token marked in doubt, ms. */
+  providerCallLimitMs: 30_000,
+  /** What an unknown outcome (a call sent, never answered) does to the login. */
+  inDoubt: 'end-login',
   /** Budget of one store round trip, ms. */
   storeTimeoutMs: 1_000,
   /** Store lock lease, ms. */
@@ -36,6 +40,8 @@ export const DEFAULTS = {
   pollMaxMs: 25,
   /** How often a waiter may claim again after a lease lapsed without a result. */
   maxClaims: 3,
+  /** Store retries of a leader's publish that failed, spaced by `storeTimeoutMs`, within the attempt's window. */
+  publishRetries: 5,
   /** Below this many seconds of validity a request waits for the refresh instead of running it in the background. */
   minBackgroundSeconds: 10,
   /** next-auth's `basePath` (v4, and Auth.js v5 unless configured). */

@@ -1,11 +1,7 @@
-import { RefreshConfigError } from '../errors'
-import {
-  createRefreshEngine,
-  type EngineResult,
-  type RefreshEngine,
-  type RefreshEngineOptions,
-  type SettledOutcome,
-} from '../refresh/engine'
+import { describeError, RefreshConfigError } from '../errors'
+import { commonSettings, createRefreshEngine, type EngineResult, type RefreshEngineOptions, type SettledOutcome } from '../refresh/engine'
+import { resolveTiming } from '../refresh/timing'
+import { withinTimeLimit } from '../util/time-limit'
 import { DEFAULTS } from '../defaults'
 import type { WaitUntil } from '../refresh/single-flight'
 import type { RefreshedTokens, SignInAccount } from '../types'
@@ -41,7 +37,7 @@ export type AccountRefreshResult =
   | { reason: 'kept'; account: StoredAccount; detail: AccountKeptDetail }
 
 /** Why an account was left as it is: the engine's reason, or `no-expiry` for a row without an access token or `expires_at`. */
-export type AccountKeptDetail = Exclude<EngineResult['reason'], 'passed' | 'refreshed' | 'invalid_grant'> | 'no-expiry'
+export type AccountKeptDetail = Exclude<EngineResult['reason'], 'passed' | 'refreshed' | 'invalid_grant' | 'in-doubt'> | 'no-expiry'
 
 /** Per-call options of {@link AccountRefresher.refresh}. */
 export interface AccountRefreshOptions {
@@ -67,8 +63,8 @@ export interface AccountRefresher {
    * Wired by {@link databaseSignInEvents} into next-auth's `events.signIn`.
    */
   saveSignIn(userId: string, account: SignInAccount & { providerAccountId: string }): Promise<boolean>
-  /** The engine underneath, for its clock, logger and options. */
-  readonly engine: RefreshEngine
+  /** Until when an account whose access token expires at `expiresAt` (epoch seconds) needs nothing, epoch seconds. */
+  freshUntil(expiresAt: number): number
 }
 
 /**
@@ -86,17 +82,12 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
       "accounts is required: an object with getAccount(userId, provider) and saveAccount(write) over the adapter's account table",
     )
   }
-  // The leader saves under the same lock as its provider call: that save needs one more store budget in the lease.
-  const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs
-  const providerTimeoutMs = options.providerTimeoutMs ?? DEFAULTS.providerTimeoutMs
-  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULTS.storeTimeoutMs
-  if (leaseMs <= providerTimeoutMs + 3 * storeTimeoutMs + 500) {
-    throw new RefreshConfigError(
-      'CONFIG_INVALID_OPTION',
-      `leaseMs (${leaseMs}) must exceed providerTimeoutMs + 3 × storeTimeoutMs + 500 (${providerTimeoutMs + 3 * storeTimeoutMs + 500}) for database sessions: the account row is saved under the lock too`,
-    )
-  }
+  // The leader saves under the same lock as its provider call; the lease is renewed while it does,
+  // so the timing rules are the engine's own (see resolveTiming).
   const engine = createRefreshEngine({ ...options, skewSeconds: options.skewSeconds ?? DEFAULTS.accountSkewSeconds })
+  const { logger } = commonSettings(options)
+  // The account read goes to the same kind of store as single flight's: the same budget applies.
+  const { storeTimeoutMs } = resolveTiming(options)
 
   /** The leader's save: the rotated tokens, or the dead refresh token dropped, compare-and-set on the one it presented. */
   async function saveOutcome(account: StoredAccount, outcome: SettledOutcome, presented: string): Promise<boolean> {
@@ -111,14 +102,12 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
     try {
       await accounts.saveAccount(writeFor(account, outcome, previous))
     } catch (error) {
-      engine.logger.error(
-        `[edge-refresh] could not save another request's refresh result to the account row: ${error instanceof Error ? error.message : String(error)}`,
-      )
+      logger.error(`[edge-refresh] could not save another request's refresh result to the account row: ${describeError(error)}`)
     }
   }
 
   async function refresh(userId: string, callOptions: AccountRefreshOptions = {}): Promise<AccountRefreshResult> {
-    const account = await accounts.getAccount(userId, callOptions.provider)
+    const account = await withinTimeLimit(accounts.getAccount(userId, callOptions.provider), storeTimeoutMs, 'getAccount')
     if (!account) return { reason: 'no-account' }
     const tokens = tokensOfAccount(account)
     if (!tokens) return { reason: 'kept', account, detail: 'no-expiry' }
@@ -138,7 +127,9 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
         if (result.source !== 'provider' && result.unsaved) await adopt(account, { reason: 'refreshed', tokens: result.tokens }, previous)
         return { reason: 'refreshed', account: withTokens(account, result.tokens) }
       case 'invalid_grant':
-        if (result.source !== 'provider') await adopt(account, { reason: 'invalid_grant' }, previous)
+      case 'in-doubt':
+        // An in-doubt refresh token is never presented again: the row drops it like a dead one.
+        if (result.source !== 'provider' || result.reason === 'in-doubt') await adopt(account, { reason: 'invalid_grant' }, previous)
         return { reason: 'login-ended', account: { ...account, refresh_token: null }, justEnded: true }
       case 'unknown-provider':
       case 'transient':
@@ -168,7 +159,7 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
     })
   }
 
-  return { refresh, saveSignIn, engine }
+  return { refresh, saveSignIn, freshUntil: (expiresAt) => engine.freshUntil({ access_token: '', expires_at: expiresAt }) }
 }
 
 function writeFor(account: StoredAccount, outcome: SettledOutcome, previousRefreshToken: string): AccountTokenWrite {

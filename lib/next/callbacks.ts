@@ -1,5 +1,5 @@
 import { DEFAULTS } from '../defaults'
-import { createRefreshEngine, type RefreshEngineOptions } from '../refresh/engine'
+import { createRefreshEngine, endsLogin, type RefreshEngineOptions } from '../refresh/engine'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
 import { REFRESH_TOKEN_ERROR, type Awaitable, type RefreshedSessionFields, type SignInAccount } from '../types'
 
@@ -85,7 +85,7 @@ export function refreshCallbacks<
       ...(typeof token.exp === 'number' ? { sessionExpiresAt: token.exp } : {}),
     })
     if (result.reason === 'refreshed') return withRefreshedTokens(token, result.tokens, engine.nowSeconds())
-    if (result.reason === 'invalid_grant') return withLoginEnded(token)
+    if (endsLogin(result)) return withLoginEnded(token)
     return token
   }
 

@@ -1,27 +1,21 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
-import { DEFAULTS } from '../defaults'
 import { BoundedStringMap } from '../util/bounded-map'
 import { describeError } from '../errors'
 import type { RefreshMiddleware } from './middleware'
-import { classifyRequest } from './request-kind'
-import { sameOriginPath, signInUrl } from './sign-in-redirect'
-import { REFRESH_TOKEN_ERROR } from '../types'
+import { endedLoginResponse, endedLoginSettings, type EndedLoginOptions } from './ended-login'
+import { commonSettings } from '../refresh/engine'
+import { resolveTiming } from '../refresh/timing'
+import { withinTimeLimit } from '../util/time-limit'
 import { createAccountRefresher, type AccountRefresherOptions, type AccountRefreshResult } from '../database/account-refresher'
 import type { DatabaseSessionAccounts } from '../database/upstash-adapter-accounts'
 import { assertNever } from '../util/assert-never'
 
 /** Options of {@link createDatabaseRefreshMiddleware}: the refresher's, plus cookie naming and the sign-in redirect. */
-export interface DatabaseRefreshMiddlewareOptions extends AccountRefresherOptions {
+export interface DatabaseRefreshMiddlewareOptions extends AccountRefresherOptions, EndedLoginOptions {
   /** Sessions and accounts where the edge can reach them: {@link upstashAdapterAccounts}. Required. */
   accounts: DatabaseSessionAccounts
   /** A custom session cookie name (next-auth's `cookies.sessionToken.name`). Default: the standard next-auth / Auth.js names, `__Secure-` ones included. */
   cookieName?: string
-  /** next-auth's `basePath`. Default `/api/auth`. Sets the default of `signInPath`; its routes are never redirected. */
-  basePath?: string
-  /** Where a page navigation goes when the login has just ended, same origin (next-auth's `pages.signIn`). Default `${basePath}/signin`. */
-  signInPath?: string
-  /** Answer API requests (`/api/*`, except under `basePath`) of a login that just ended with 401 instead of passing them on. Default false. */
-  unauthorizedApi?: boolean
 }
 
 /** The standard session cookie names; with the database strategy the cookie holds the session token itself, never chunked. */
@@ -55,10 +49,12 @@ interface Judged {
  */
 export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewareOptions): RefreshMiddleware {
   const refresher = createAccountRefresher(options)
-  const { engine } = refresher
+  const { logger, now } = commonSettings(options)
+  const nowSeconds = () => Math.floor(now() / 1000)
   const accounts = options.accounts
-  const basePath = sameOriginPath('basePath', options.basePath ?? DEFAULTS.basePath).replace(/\/+$/, '')
-  const signInPath = sameOriginPath('signInPath', options.signInPath ?? `${basePath}/signin`)
+  const endedLogin = endedLoginSettings(options)
+  // The same Redis as the store's, under the same budget: a hung adapter read must not hang the request.
+  const { storeTimeoutMs } = resolveTiming(options)
   const cookieNames: readonly string[] = options.cookieName ? [options.cookieName] : SESSION_COOKIE_NAMES
   const judged = new BoundedStringMap<Judged>(JUDGED_MAX, JUDGED_MAX_BYTES)
   const reported = new Set<string>()
@@ -74,28 +70,20 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
   function reportOnce(key: string, message: string): void {
     if (reported.has(key)) return
     reported.add(key)
-    engine.logger.warn(`${message} (reported once per isolate)`)
+    logger.warn(`${message} (reported once per isolate)`)
   }
 
   function remember(sessionToken: string, userId: string, result: AccountRefreshResult): void {
     if (result.reason !== 'fresh' && result.reason !== 'refreshed') return
     const expiresAt = result.account.expires_at
     if (typeof expiresAt !== 'number') return
-    // An account row carries no issue time, so the skew is the configured one (see effectiveSkewSeconds).
-    judged.set(sessionToken, { userId, freshUntil: expiresAt - engine.skewSeconds })
+    judged.set(sessionToken, { userId, freshUntil: refresher.freshUntil(expiresAt) })
   }
 
   function respond(request: NextRequest, result: AccountRefreshResult): NextResponse {
     switch (result.reason) {
       case 'login-ended': {
-        if (!result.justEnded) return NextResponse.next()
-        const kind = classifyRequest(request)
-        const underBasePath = request.nextUrl.pathname.startsWith(`${basePath}/`)
-        if (kind === 'navigation' && !underBasePath && request.nextUrl.pathname !== signInPath)
-          return NextResponse.redirect(signInUrl(request, signInPath))
-        if (kind === 'api' && options.unauthorizedApi && !underBasePath)
-          return NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 })
-        return NextResponse.next()
+        return result.justEnded ? endedLoginResponse(request, endedLogin) : NextResponse.next()
       }
       case 'kept':
         if (result.detail === 'unknown-provider')
@@ -103,7 +91,7 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
             `provider:${result.account.provider}`,
             `[edge-refresh] account of provider "${result.account.provider}" is not in options.providers; its token cannot be refreshed`,
           )
-        else if (result.detail === 'transient') engine.logger.warn('[edge-refresh] refresh failed transiently; account left as it is')
+        else if (result.detail === 'transient') logger.warn('[edge-refresh] refresh failed transiently; account left as it is')
         return NextResponse.next()
       case 'no-account':
       case 'fresh':
@@ -121,13 +109,13 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
     event?: NextFetchEvent,
   ): Promise<NextResponse> {
     try {
-      const userId = known?.userId ?? (await accounts.userIdOfSession(sessionToken))
+      const userId = known?.userId ?? (await withinTimeLimit(accounts.userIdOfSession(sessionToken), storeTimeoutMs, 'userIdOfSession'))
       if (!userId) return NextResponse.next()
       const result = await refresher.refresh(userId, event ? { waitUntil: (promise) => event.waitUntil(promise) } : {})
       remember(sessionToken, userId, result)
       return respond(request, result)
     } catch (error) {
-      engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+      logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
       return NextResponse.next()
     }
   }
@@ -137,10 +125,10 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
       const sessionToken = sessionTokenOf(request)
       if (!sessionToken) return Promise.resolve(NextResponse.next())
       const known = judged.get(sessionToken)
-      if (known && engine.nowSeconds() < known.freshUntil) return Promise.resolve(NextResponse.next())
+      if (known && nowSeconds() < known.freshUntil) return Promise.resolve(NextResponse.next())
       return handle(request, sessionToken, known, event)
     } catch (error) {
-      engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+      logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
       return Promise.resolve(NextResponse.next())
     }
   }

@@ -1,12 +1,17 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
-import { DEFAULTS } from '../defaults'
-import { forwardWithSession, planSessionCookies, redirectWithSession, withSessionCookies } from './cookie-writer'
-import { decideRefresh } from '../refresh/decision'
+import { forwardWithSession, planSessionCookies } from './cookie-writer'
 import { describeError } from '../errors'
-import { createRefreshEngine, type EngineResult, type RefreshEngine, type RefreshEngineOptions } from '../refresh/engine'
+import {
+  commonSettings,
+  createRefreshEngine,
+  endsLogin,
+  type CommonSettings,
+  type EngineResult,
+  type RefreshEngine,
+  type RefreshEngineOptions,
+} from '../refresh/engine'
 import type { FlightSource } from '../refresh/single-flight'
-import { classifyRequest } from './request-kind'
-import { sameOriginPath, signInUrl } from './sign-in-redirect'
+import { endedLoginResponse, endedLoginSettings, type EndedLoginOptions, type EndedLoginSettings } from './ended-login'
 import { BoundedStringMap } from '../util/bounded-map'
 import { sha256Base64url } from '../util/digest'
 import { createMemo, type Memo } from '../util/memo'
@@ -21,28 +26,17 @@ import {
   type SessionCookieOptions,
   type SessionFormat,
 } from '../session/session-cookie'
-import { REFRESH_TOKEN_ERROR } from '../types'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
 import { assertNever } from '../util/assert-never'
 
 /** Options of {@link createRefreshMiddleware}: the engine's, plus cookie naming and the sign-in redirect. */
-export interface RefreshMiddlewareOptions extends RefreshEngineOptions {
+export interface RefreshMiddlewareOptions extends RefreshEngineOptions, EndedLoginOptions {
   /** A custom session cookie name (next-auth's `cookies.sessionToken.name`). Default: the standard next-auth / Auth.js names, `__Secure-` ones included. */
   cookieName?: string
   /** Format of a custom-named cookie. Default: whichever of the two decodes it. */
   cookieFormat?: SessionFormat
   /** Force `Secure` for a custom-named cookie. Default: on exactly for `__Secure-` and `__Host-` names. */
   secureCookie?: boolean
-  /**
-   * next-auth's `basePath`: where its routes live. Sets the defaults of `signInPath` and of the
-   * paths `unauthorizedApi` leaves alone. Default `/api/auth` (next-auth v4, and Auth.js v5 unless
-   * its config sets `basePath`, e.g. `/auth`).
-   */
-  basePath?: string
-  /** Where a page navigation goes when the login has ended, same origin (next-auth's `pages.signIn`). Default `${basePath}/signin`. */
-  signInPath?: string
-  /** Answer API requests (`/api/*`, except under `basePath`) of an ended login with 401 instead of passing them on. Default false. */
-  unauthorizedApi?: boolean
   /**
    * next-auth's `jwt: { encode, decode }`, if the app customised them. Default: `encode` / `decode`
    * of the installed `next-auth/jwt` (v4 in a v4 app, Auth.js's in a v5 app).
@@ -60,9 +54,9 @@ export interface RefreshMiddlewareOptions extends RefreshEngineOptions {
 
 /** What {@link RefreshMiddlewareOptions.onResult} learns about one request. */
 export interface RefreshReport {
-  /** The engine's reason (`refreshed`, `invalid_grant`, `passed`, `pending`, `transient`, …). */
+  /** The engine's reason (`refreshed`, `invalid_grant`, `in-doubt`, `passed`, `pending`, `transient`, …). */
   reason: EngineResult['reason']
-  /** For `refreshed` and `invalid_grant`: this request's own provider call, another request of this isolate, or the shared store. */
+  /** For `refreshed`, `invalid_grant` and `in-doubt`: this request's own provider call, another request of this isolate, or the shared store. */
   source?: FlightSource
 }
 
@@ -105,9 +99,8 @@ export function createRefreshMiddleware(options: RefreshMiddlewareOptions): Refr
 /** The middleware's state for one isolate (its engine, caches and memos) and its steps, by name. */
 class JwtSessionRefresher {
   private readonly engine: RefreshEngine
-  private readonly basePath: string
-  private readonly signInPath: string
-  private readonly unauthorizedApi: boolean
+  private readonly settings: CommonSettings
+  private readonly endedLogin: EndedLoginSettings
   private readonly codec: SessionCodec
   private readonly cookieOptions: SessionCookieOptions
   /**
@@ -142,19 +135,18 @@ class JwtSessionRefresher {
 
   constructor(options: RefreshMiddlewareOptions) {
     this.engine = createRefreshEngine(options)
-    this.basePath = sameOriginPath('basePath', options.basePath ?? DEFAULTS.basePath).replace(/\/+$/, '')
-    this.signInPath = sameOriginPath('signInPath', options.signInPath ?? `${this.basePath}/signin`)
-    this.unauthorizedApi = options.unauthorizedApi ?? false
+    this.settings = commonSettings(options)
+    this.endedLogin = endedLoginSettings(options)
     this.onResult = options.onResult
     this.codec = options.jwt ?? installedCodec
     this.cookieOptions = {
-      secrets: this.engine.secrets,
+      secrets: this.settings.secrets,
       ...(options.cookieName ? { cookieName: options.cookieName } : {}),
       ...(options.cookieFormat ? { format: options.cookieFormat } : {}),
       ...(options.secureCookie !== undefined ? { secureCookie: options.secureCookie } : {}),
     }
-    this.decoded = createMemo(CODEC_MEMO_MS, CODEC_MEMO_MAX, this.engine.now, CODEC_MEMO_MAX_BYTES)
-    this.encoded = createMemo(CODEC_MEMO_MS, CODEC_MEMO_MAX, this.engine.now)
+    this.decoded = createMemo(CODEC_MEMO_MS, CODEC_MEMO_MAX, this.settings.now, CODEC_MEMO_MAX_BYTES)
+    this.encoded = createMemo(CODEC_MEMO_MS, CODEC_MEMO_MAX, this.settings.now)
     const customName = options.cookieName
     this.mayBeSession = customName ? (name) => name.startsWith(customName) : (name) => name.includes('session-token')
   }
@@ -180,7 +172,7 @@ class JwtSessionRefresher {
   }
 
   private passedOnAfter(error: unknown): NextResponse {
-    this.engine.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
+    this.settings.logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)
     return NextResponse.next()
   }
 
@@ -204,19 +196,16 @@ class JwtSessionRefresher {
     try {
       for (const found of sessionCookies) {
         if (this.judgedFresh(found.jwt)) return NextResponse.next()
-        const read = await this.decoded.get(found.jwt, () => decodeSession(found.jwt, found.location, engine.secrets, this.codec))
+        const read = await this.decoded.get(found.jwt, () => decodeSession(found.jwt, found.location, this.settings.secrets, this.codec))
         if (!read) continue
         const { payload } = read
-        const now = engine.nowSeconds()
-        const tokens = readSessionTokens(payload, now)
+        const tokens = readSessionTokens(payload, engine.nowSeconds())
         if (!tokens) return NextResponse.next()
-        // engine.run's first step, taken here when it settles the request: a session that needs
-        // nothing (fresh, or nothing can be done) is passed on without the engine's promise.
-        const decision = decideRefresh(tokens, now, engine.skewSeconds)
+        // A session that needs nothing (fresh, or nothing can be done) is passed on without the
+        // promise hops of engine.run, which would decide the same.
+        const decision = engine.decide(tokens)
         if (decision.action === 'pass') {
-          // skewFor reports a token lifetime at or below skewSeconds (once per isolate), as engine.run would.
-          const skew = engine.skewFor(tokens)
-          if (decision.reason === 'fresh') this.judge(found.jwt, tokens.expires_at - skew)
+          if (decision.reason === 'fresh') this.judge(found.jwt, engine.freshUntil(tokens))
           return NextResponse.next()
         }
         const result = await engine.run(tokens, {
@@ -237,13 +226,13 @@ class JwtSessionRefresher {
     if (!this.onResult) return
     try {
       this.onResult(
-        result.reason === 'refreshed' || result.reason === 'invalid_grant'
+        result.reason === 'refreshed' || endsLogin(result)
           ? { reason: result.reason, source: result.source }
           : { reason: result.reason },
         request,
       )
     } catch (error) {
-      this.engine.logger.error(`[edge-refresh] onResult threw: ${describeError(error)}`)
+      this.settings.logger.error(`[edge-refresh] onResult threw: ${describeError(error)}`)
     }
   }
 
@@ -264,36 +253,32 @@ class JwtSessionRefresher {
     result: EngineResult,
   ): Promise<NextResponse> {
     const { engine, codec } = this
+    const { secrets, sessionMaxAge, logger } = this.settings
     switch (result.reason) {
       case 'refreshed': {
         const { tokens } = result
         // Same old cookie + same new tokens → the same new cookie; the access token names the tokens.
         // Digests here (off the hot path): the key then holds neither the old cookie nor the token.
         const jwt = await this.encoded.get(`${await sha256Base64url(oldJwt)}:${await sha256Base64url(tokens.access_token)}`, () =>
-          encodeSession(withRefreshedTokens(payload, tokens, engine.nowSeconds()), location, engine.secrets, engine.sessionMaxAge, codec),
+          encodeSession(withRefreshedTokens(payload, tokens, engine.nowSeconds()), location, secrets, sessionMaxAge, codec),
         )
-        return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge))
+        return forwardWithSession(request, planSessionCookies(request.cookies.getAll(), location, jwt, sessionMaxAge))
       }
-      case 'invalid_grant': {
-        const jwt = await encodeSession(withLoginEnded(payload), location, engine.secrets, engine.sessionMaxAge, codec)
-        const write = planSessionCookies(request.cookies.getAll(), location, jwt, engine.sessionMaxAge)
-        const kind = classifyRequest(request)
-        if (kind === 'navigation') return redirectWithSession(signInUrl(request, this.signInPath), write)
-        if (kind === 'api' && this.unauthorizedApi && !request.nextUrl.pathname.startsWith(`${this.basePath}/`)) {
-          return withSessionCookies(NextResponse.json({ error: REFRESH_TOKEN_ERROR }, { status: 401 }), write)
-        }
-        return forwardWithSession(request, write)
+      case 'invalid_grant':
+      case 'in-doubt': {
+        const jwt = await encodeSession(withLoginEnded(payload), location, secrets, sessionMaxAge, codec)
+        return endedLoginResponse(request, this.endedLogin, planSessionCookies(request.cookies.getAll(), location, jwt, sessionMaxAge))
       }
       case 'unknown-provider':
         if (!this.unknownProvidersReported.has(result.provider)) {
           this.unknownProvidersReported.add(result.provider)
-          engine.logger.warn(
+          logger.warn(
             `[edge-refresh] session names provider "${result.provider ?? '(none)'}", which is not in options.providers; its token cannot be refreshed (reported once per isolate)`,
           )
         }
         return NextResponse.next()
       case 'transient':
-        engine.logger.warn(`[edge-refresh] refresh failed transiently (${result.detail}); session left as it is`)
+        logger.warn(`[edge-refresh] refresh failed transiently (${result.detail}); session left as it is`)
         return NextResponse.next()
       case 'passed':
       case 'pending':

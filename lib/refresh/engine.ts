@@ -5,12 +5,13 @@ import { createSealer } from './sealing'
 import { DEFAULTS, epochSeconds } from '../defaults'
 import {
   createSingleFlight,
-  providerHardLimitMs,
   type FlightResult,
+  type InDoubtPolicy,
   type LeaderOutcome,
   type ProviderCall,
   type StoreOutagePolicy,
 } from './single-flight'
+import { nonNegative, positive, resolveTiming, type RefreshTiming } from './timing'
 import { memoryStore } from '../stores/memory-store'
 import type { RefreshStore } from '../stores/store'
 import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from '../types'
@@ -35,13 +36,23 @@ export interface RefreshEngineOptions {
   graceSeconds?: number
   /**
    * How long a request waits for the provider (discovery and token request together), ms. A call
-   * still running then is not abandoned: it goes on in `waitUntil`, holding the lock, and its
-   * result is published when it lands, until `leaseMs − storeTimeoutMs − 500` at most. Default 5 000.
+   * still running then is not abandoned: it goes on in `waitUntil`, its lock renewed, and its
+   * result is published when it lands, until `providerCallLimitMs`. Default 5 000.
    */
   providerTimeoutMs?: number
+  /**
+   * The longest a provider call stays open, ms; at least `providerTimeoutMs`. Then it is aborted,
+   * and since nobody knows whether the provider rotated the refresh token, the token is marked in
+   * doubt (see `inDoubt`). Default 30 000.
+   */
+  providerCallLimitMs?: number
   /** Budget for one store round trip; a store slower than this counts as unavailable (see `storeOutage`), ms. Default 1 000. */
   storeTimeoutMs?: number
-  /** Store lock lease, ms; must exceed `providerTimeoutMs + 2 × storeTimeoutMs + 500`. Default 10 000. */
+  /**
+   * Store lock lease, ms; renewed every third of it while the leader's call is open. Must be at
+   * least `3 × storeTimeoutMs + 750`: a leader whose renewal fails needs two store round trips and
+   * a 500 ms margin before the lease ends, to stop its call and mark the token in doubt. Default 10 000.
+   */
   leaseMs?: number
   /** The most one request spends waiting for a refresh (its own or another's), ms. Default 8 000. */
   deadlineMs?: number
@@ -53,6 +64,15 @@ export interface RefreshEngineOptions {
    * (Okta, Auth0 with leeway, Cognito's `RetryGracePeriodSeconds`).
    */
   storeOutage?: StoreOutagePolicy
+  /**
+   * What a provider call whose outcome is unknown (sent, never answered within
+   * `providerCallLimitMs`, or its leader vanished) does: `end-login` (default) never presents that
+   * refresh token again, so the login ends (`RefreshTokenError`, the user signs in again);
+   * `retry` presents it again after the back-off, only for providers whose reuse grace period
+   * (Cognito `RetryGracePeriodSeconds`, Okta's grace period, Auth0's leeway) is longer than
+   * `providerCallLimitMs + leaseMs`.
+   */
+  inDoubt?: InDoubtPolicy
   /** Pause after a transient failure before that token is tried again, ms; a longer `Retry-After` (up to 300 s) wins. Default 2 000. */
   retryAfterMs?: number
   /** Injectable `fetch`. Default the global `fetch`. */
@@ -87,8 +107,7 @@ export interface RunOptions {
    * row here, so the row never lags behind the provider. Resolve `true` once saved; `false`, a
    * throw or a timeout keep the result in the store for `sessionMaxAge` instead of
    * `graceSeconds`, so a request that still reads the old refresh token from the row finds the
-   * new tokens there rather than presenting the old one again. The provider call's own hard limit
-   * shrinks by `storeTimeoutMs` to make room for this within the lock's lease.
+   * new tokens there rather than presenting the old one again. The lock's lease is renewed while it runs.
    */
   persist?: (outcome: SettledOutcome, presentedRefreshToken: string) => Promise<boolean>
 }
@@ -96,18 +115,44 @@ export interface RunOptions {
 /** A provider answer that is final for its refresh token: new tokens, or a dead token. */
 export type SettledOutcome = Exclude<RefreshOutcome, { reason: 'transient' }>
 
-/** Decision + single flight + provider, without any cookie I/O. Used by the middleware and the callbacks. */
+/**
+ * Decision + single flight + provider, without any cookie I/O: the core the middleware, the
+ * callbacks and the database refresher adapt. It keeps its configuration to itself.
+ */
 export interface RefreshEngine {
-  readonly skewSeconds: number
-  /** The skew that applies to these tokens (see `effectiveSkewSeconds`), seconds. */
-  skewFor(tokens: SessionTokens): number
-  readonly sessionMaxAge: number
-  readonly secrets: readonly string[]
-  readonly logger: Logger
-  readonly now: () => number
+  /** What these tokens need now (see {@link decideRefresh}), with the skew that applies to them. */
+  decide(tokens: SessionTokens): RefreshDecision
+  /** Until when these tokens need nothing, epoch seconds: `expires_at` minus the skew that applies to them. */
+  freshUntil(tokens: SessionTokens): number
   /** The engine's clock in epoch seconds: what every `expires_at` is compared with. */
   nowSeconds(): number
+  /** Decides, then refreshes through single flight when the tokens are due. Never throws for provider or store trouble. */
   run(tokens: SessionTokens, options?: RunOptions): Promise<EngineResult>
+}
+
+/** What every adapter of the engine shares with it: the options every step reads, normalized once. */
+export interface CommonSettings {
+  secrets: readonly string[]
+  logger: Logger
+  /** Clock, epoch ms. */
+  now: () => number
+  /** Seconds. */
+  sessionMaxAge: number
+}
+
+/**
+ * Normalizes the options the engine and its adapters both read (secret, logger, clock, session max
+ * age), so that an adapter never re-derives one differently.
+ *
+ * @throws {RefreshConfigError} for a missing secret or an invalid `sessionMaxAge`.
+ */
+export function commonSettings(options: Pick<RefreshEngineOptions, 'secret' | 'logger' | 'now' | 'sessionMaxAge'>): CommonSettings {
+  return {
+    secrets: normalizeSecrets(options.secret),
+    logger: options.logger ?? console,
+    now: options.now ?? Date.now,
+    sessionMaxAge: positive('sessionMaxAge', options.sessionMaxAge, DEFAULTS.sessionMaxAgeSeconds),
+  }
 }
 
 /** A stale cookie may find a result that has since expired too; follow the chain this far at most. */
@@ -117,54 +162,15 @@ const MAX_HOPS = 3
  * Creates the refresh engine. Throws {@link RefreshConfigError} for misuse, with what to change.
  */
 export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngine {
-  const secrets = normalizeSecrets(options.secret)
+  const { secrets, logger, now, sessionMaxAge } = commonSettings(options)
   const providers = validateProviders(options.providers)
   const skewSeconds = nonNegative('skewSeconds', options.skewSeconds, DEFAULTS.skewSeconds)
-  const sessionMaxAge = positive('sessionMaxAge', options.sessionMaxAge, DEFAULTS.sessionMaxAgeSeconds)
-  const graceSeconds = positive('graceSeconds', options.graceSeconds, DEFAULTS.graceSeconds)
-  const providerTimeoutMs = positive('providerTimeoutMs', options.providerTimeoutMs, DEFAULTS.providerTimeoutMs)
-  const storeTimeoutMs = positive('storeTimeoutMs', options.storeTimeoutMs, DEFAULTS.storeTimeoutMs)
-  const leaseMs = positive('leaseMs', options.leaseMs, DEFAULTS.leaseMs)
-  const deadlineMs = positive('deadlineMs', options.deadlineMs, DEFAULTS.deadlineMs)
-  // The lock must outlive everything its leader does while holding it: the claim, the provider
-  // call (discovery included, one budget) and the publish. Otherwise a second leader could present
-  // the same refresh token while the first call is still out.
-  const hardLimitMs = providerHardLimitMs(leaseMs, storeTimeoutMs)
-  if (hardLimitMs <= providerTimeoutMs) {
-    throw new RefreshConfigError(
-      'CONFIG_INVALID_OPTION',
-      `leaseMs (${leaseMs}) must exceed providerTimeoutMs + 2 × storeTimeoutMs + 500 (${providerTimeoutMs + 2 * storeTimeoutMs + 500}), or a slow provider call would outlive its lock`,
-    )
-  }
-  if (deadlineMs < providerTimeoutMs + storeTimeoutMs) {
-    throw new RefreshConfigError(
-      'CONFIG_INVALID_OPTION',
-      `deadlineMs (${deadlineMs}) must be at least providerTimeoutMs + storeTimeoutMs (${providerTimeoutMs + storeTimeoutMs})`,
-    )
-  }
-  const storeOutage = options.storeOutage ?? DEFAULTS.storeOutage
-  if (storeOutage !== 'keep-session' && storeOutage !== 'refresh-in-isolate') {
-    throw new RefreshConfigError(
-      'CONFIG_INVALID_OPTION',
-      `storeOutage must be "keep-session" or "refresh-in-isolate", got ${String(storeOutage)}`,
-    )
-  }
-  const logger = options.logger ?? console
-  const now = options.now ?? Date.now
+  const timing: RefreshTiming = resolveTiming(options)
+  const storeOutage = oneOf('storeOutage', options.storeOutage, ['keep-session', 'refresh-in-isolate'] as const, DEFAULTS.storeOutage)
+  const inDoubt = oneOf('inDoubt', options.inDoubt, ['end-login', 'retry'] as const, DEFAULTS.inDoubt)
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init))
   const store = options.store ?? memoryStore({ now })
-  const flight = createSingleFlight({
-    store,
-    sealer: createSealer(secrets),
-    leaseMs,
-    storeTimeoutMs,
-    providerTimeoutMs,
-    deadlineMs,
-    storeOutage,
-    retryAfterMs: nonNegative('retryAfterMs', options.retryAfterMs, DEFAULTS.retryAfterMs),
-    logger,
-    now,
-  })
+  const flight = createSingleFlight({ store, sealer: createSealer(secrets), timing, storeOutage, inDoubt, logger, now })
   const onlyProvider = Object.keys(providers).length === 1 ? Object.keys(providers)[0] : undefined
   let shortLifetimeReported = false
   const reportShortLifetime = (lifetime: number): void => {
@@ -177,39 +183,49 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
   const noteLifetimeOf = (tokens: SessionTokens): void => {
     if (tokens.issued_at !== undefined) reportShortLifetime(tokens.expires_at - tokens.issued_at)
   }
-  const skewFor = (tokens: SessionTokens): number => {
+  const nowSeconds = () => epochSeconds(now())
+  const decide = (tokens: SessionTokens): RefreshDecision => {
     noteLifetimeOf(tokens)
-    return effectiveSkewSeconds(tokens, skewSeconds)
+    return decideRefresh(tokens, nowSeconds(), skewSeconds)
   }
-  // The provider's own abort is the hard limit, not providerTimeoutMs: the request stops waiting at
-  // the latter, the call itself goes on (see SingleFlightOptions.providerTimeoutMs).
-  const context = { fetch: fetchImpl, nowSeconds: () => epochSeconds(now()), timeoutMs: hardLimitMs }
-  // With a persist step the provider must answer earlier still: the save runs under the same lock.
-  const persistContext = { ...context, timeoutMs: hardLimitMs - storeTimeoutMs }
 
   const resultTtlMs = (deliversCookie: boolean, sessionExpiresAt: number | undefined): number => {
-    if (deliversCookie) return graceSeconds * 1000
+    if (deliversCookie) return timing.graceMs
     // A result that does not reach the browser now leaves the old cookie there, to come back
     // possibly much later. Keep the result as long as that cookie can be decoded, or its refresh
     // token would be presented again and a provider with reuse detection would end the login.
-    const remaining = Math.min((sessionExpiresAt ?? context.nowSeconds() + sessionMaxAge) - context.nowSeconds(), sessionMaxAge)
-    return Math.max(graceSeconds, remaining) * 1000
+    const remaining = Math.min((sessionExpiresAt ?? nowSeconds() + sessionMaxAge) - nowSeconds(), sessionMaxAge)
+    return Math.max(timing.graceMs, remaining * 1000)
+  }
+
+  const providerCall = (provider: RefreshProvider, tokens: SessionTokens, runOptions: RunOptions): ProviderCall => {
+    const refreshToken = tokens.refresh_token!
+    const session = { accessToken: tokens.access_token, ...(tokens.id_token ? { idToken: tokens.id_token } : {}) }
+    return (signal) => {
+      const context: ProviderContext = { fetch: fetchImpl, nowSeconds, nowMs: now, signal }
+      if (!runOptions.persist) return callProvider(provider, refreshToken, context, session)
+      return callAndPersist({
+        provider,
+        refreshToken,
+        context,
+        session,
+        persist: runOptions.persist,
+        persistTimeoutMs: timing.persistTimeoutMs,
+        unsavedKeepMs: sessionMaxAge * 1000,
+        logger,
+      })
+    }
   }
 
   return {
-    skewSeconds,
-    skewFor,
-    sessionMaxAge,
-    secrets,
-    logger,
-    now,
-    nowSeconds: context.nowSeconds,
+    decide,
+    freshUntil: (tokens) => tokens.expires_at - effectiveSkewSeconds(tokens, skewSeconds),
+    nowSeconds,
     async run(tokens, runOptions = {}) {
       let current = tokens
       let result: EngineResult | undefined
       for (let hop = 0; hop < MAX_HOPS; hop++) {
-        noteLifetimeOf(current)
-        const decision = decideRefresh(current, context.nowSeconds(), skewSeconds)
+        const decision = decide(current)
         if (decision.action === 'pass') return result ?? { reason: 'passed', decision }
         // A handed-over result is followed only when it has really expired: one still inside the
         // skew window is what the leader just produced, and refreshing it again would defeat the
@@ -220,34 +236,23 @@ export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngin
         const provider = providerId !== undefined && Object.hasOwn(providers, providerId) ? providers[providerId] : undefined
         if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }
         const refreshToken = current.refresh_token!
-        const session = { accessToken: current.access_token, ...(current.id_token ? { idToken: current.id_token } : {}) }
-        const call: ProviderCall = runOptions.persist
-          ? () =>
-              callAndPersist(
-                provider,
-                refreshToken,
-                persistContext,
-                session,
-                runOptions.persist!,
-                storeTimeoutMs,
-                sessionMaxAge * 1000,
-                logger,
-              )
-          : () => callProvider(provider, refreshToken, context, session)
+        const call = providerCall(provider, current, runOptions)
         // A store that is not shared (memoryStore) cannot hand a background result to the other
         // isolates and servers that will see the old cookie; refreshing in the foreground puts the
         // new cookie on this very response instead.
         const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined && store.shared !== false
         // How long the result is kept once this request hands it to the browser, and how long now.
         const deliveredTtlMs = resultTtlMs(runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
-        const ttlMs = background ? resultTtlMs(false, runOptions.sessionExpiresAt) : deliveredTtlMs
+        // The old cookie can come back for as long as it decodes: so long must an unanswered attempt be remembered.
+        const markTtlMs = resultTtlMs(false, runOptions.sessionExpiresAt)
+        const request = { call, ttlMs: background ? markTtlMs : deliveredTtlMs, deliveredTtlMs, markTtlMs }
         const step = background
-          ? await flight.refreshInBackground(refreshToken, call, ttlMs, runOptions.waitUntil!, deliveredTtlMs)
-          : await flight.refresh(refreshToken, call, ttlMs, runOptions.waitUntil)
-        if (step.reason !== 'refreshed') return result?.reason === 'refreshed' && step.reason !== 'invalid_grant' ? result : step
+          ? await flight.refreshInBackground(refreshToken, { ...request, waitUntil: runOptions.waitUntil! })
+          : await flight.refresh(refreshToken, { ...request, ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}) })
+        if (step.reason !== 'refreshed') return result?.reason === 'refreshed' && !endsLogin(step) ? result : step
         result = step
         if (step.source === 'provider') {
-          reportShortLifetime(step.tokens.expires_at - context.nowSeconds())
+          reportShortLifetime(step.tokens.expires_at - nowSeconds())
           return step
         }
         // A result handed over from the store or this isolate may itself be due by now.
@@ -275,35 +280,46 @@ async function callProvider(
   }
 }
 
+/** What {@link callAndPersist} needs. */
+interface PersistingCall {
+  provider: RefreshProvider
+  refreshToken: string
+  context: ProviderContext
+  session: RefreshSession
+  persist: NonNullable<RunOptions['persist']>
+  /** ms. */
+  persistTimeoutMs: number
+  /** How long unsaved tokens stay in the store, ms. */
+  unsavedKeepMs: number
+  logger: Logger
+}
+
 /**
  * The provider call of a leader that must save the answer first (see {@link RunOptions.persist}).
  * A save that fails or hangs never blocks the publish: the rotated tokens then stay in the store
  * for `unsavedKeepMs`, the only place left that still knows them.
  */
-async function callAndPersist(
-  provider: RefreshProvider,
-  refreshToken: string,
-  context: ProviderContext,
-  session: RefreshSession,
-  persist: (outcome: SettledOutcome, presentedRefreshToken: string) => Promise<boolean>,
-  persistTimeoutMs: number,
-  unsavedKeepMs: number,
-  logger: Logger,
-): Promise<LeaderOutcome> {
-  const outcome = await callProvider(provider, refreshToken, context, session)
+async function callAndPersist(call: PersistingCall): Promise<LeaderOutcome> {
+  const { persistTimeoutMs, unsavedKeepMs } = call
+  const outcome = await callProvider(call.provider, call.refreshToken, call.context, call.session)
   if (outcome.reason === 'transient') return outcome
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), persistTimeoutMs)
   })
-  const saved = await Promise.race([persist(outcome, refreshToken).catch((error: unknown) => describeError(error)), timeout])
+  const saved = await Promise.race([call.persist(outcome, call.refreshToken).catch((error: unknown) => describeError(error)), timeout])
   clearTimeout(timer)
   if (saved === true) return outcome
   const why = saved === 'timeout' ? `took longer than ${persistTimeoutMs} ms` : saved === false ? 'was not written' : `failed: ${saved}`
-  logger.error(
+  call.logger.error(
     `[edge-refresh] saving the provider's answer (${outcome.reason}) ${why}; the result is kept in the store for ${unsavedKeepMs / 1000} s so the old refresh token is not presented again`,
   )
   return outcome.reason === 'refreshed' ? { ...outcome, keepResultMs: unsavedKeepMs } : outcome
+}
+
+/** Whether a result means the login is over: the provider said so, or the token is in doubt. */
+export function endsLogin(result: EngineResult): result is Extract<EngineResult, { reason: 'invalid_grant' | 'in-doubt' }> {
+  return result.reason === 'invalid_grant' || result.reason === 'in-doubt'
 }
 
 function tokensOf(tokens: RefreshedTokens): Partial<SessionTokens> {
@@ -347,18 +363,10 @@ function validateProviders(providers: Record<string, RefreshProvider> | undefine
   return providers!
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
+function oneOf<T extends string>(name: string, value: T | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `${name} must be a finite number >= 0, got ${String(value)}`)
-  }
-  return value
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `${name} must be a finite number > 0, got ${String(value)}`)
+  if (!allowed.includes(value)) {
+    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `${name} must be ${allowed.map((v) => `"${v}"`).join(' or ')}, got ${String(value)}`)
   }
   return value
 }

@@ -1,22 +1,30 @@
 import * as base64url from 'jose/base64url'
-import { sha256Base64url } from '../util/digest'
 import type { RefreshedTokens } from '../types'
 
 /**
  * What the single-flight store holds for one refresh token: the tokens it was refreshed into, the
- * mark that the provider rejected it (`dead`), so that nobody presents it again, or a rest after a
- * transient failure (`backoff`, until epoch ms), shared by every isolate.
+ * mark that the provider rejected it (`dead`), so that nobody presents it again, a rest after a
+ * transient failure (`backoff`, until epoch ms), shared by every isolate, the mark that a call was
+ * sent and never answered (`in-doubt`: nobody presents it again either), or, as the attempt mark
+ * written with a lock, when an attempt began (`attempt`, epoch ms).
  */
 export type StoredResult =
   /**
    * `keptMs`: how long the store was asked to keep it (ms), so a reader can tell a long-kept result.
    * `unsaved`: the leader could not save the tokens where the caller keeps them (`RunOptions.persist`).
    */
-  { kind: 'refreshed'; tokens: RefreshedTokens; keptMs?: number; unsaved?: true } | { kind: 'dead' } | { kind: 'backoff'; until: number }
+  | { kind: 'refreshed'; tokens: RefreshedTokens; keptMs?: number; unsaved?: true }
+  | { kind: 'dead' }
+  | { kind: 'backoff'; until: number }
+  | { kind: 'in-doubt' }
+  | { kind: 'attempt'; startedAt: number }
 
 /** Seals and opens {@link StoredResult}s, and names store keys. */
 export interface Sealer {
-  /** `base64url(SHA-256(refresh_token))`: the store key suffix, never the token itself. */
+  /**
+   * `base64url(HMAC-SHA-256(key derived from the newest secret, refresh_token))`: the store key,
+   * never the token itself, and nothing someone who holds a token but not the secret could compute.
+   */
   keyFor(refreshToken: string): Promise<string>
   /** Seals `result` for the store key `key`: the value opens under that key only. */
   seal(key: string, result: StoredResult): Promise<string>
@@ -33,6 +41,8 @@ const decoder = new TextDecoder()
 
 /** HKDF "info" for the store key, distinct from next-auth's so the two keys never coincide. */
 const SEAL_KEY_INFO = 'next-auth-edge-refresh store sealing key'
+/** HKDF "info" for the key that names store entries, distinct from the sealing key's. */
+const NAME_KEY_INFO = 'next-auth-edge-refresh store key naming'
 /** Format tag of a sealed value, so that a later format can be told apart. */
 const FORMAT = 'v1'
 const IV_BYTES = 12
@@ -52,8 +62,14 @@ const IV_BYTES = 12
  */
 export function createSealer(secrets: readonly string[]): Sealer {
   const keys = secrets.map((secret) => deriveKey(secret))
+  // The newest secret names entries: after a rotation, refreshes under way keep their old names for
+  // at most a lease, and the old cookies then refresh under the new name once.
+  const namingKey = deriveNamingKey(secrets[0]!)
   return {
-    keyFor: sha256Base64url,
+    async keyFor(refreshToken) {
+      const mac = await crypto.subtle.sign('HMAC', await namingKey, encoder.encode(refreshToken))
+      return base64url.encode(new Uint8Array(mac))
+    },
     async seal(key, result) {
       const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES))
       const plaintext = encoder.encode(JSON.stringify(result))
@@ -105,10 +121,24 @@ async function deriveKey(secret: string): Promise<CryptoKey> {
   )
 }
 
+async function deriveNamingKey(secret: string): Promise<CryptoKey> {
+  const material = await crypto.subtle.importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveKey'])
+  return crypto.subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: encoder.encode(NAME_KEY_INFO) },
+    material,
+    { name: 'HMAC', hash: 'SHA-256', length: 256 },
+    false,
+    ['sign'],
+  )
+}
+
 function parseStoredResult(value: unknown): StoredResult | null {
   if (typeof value !== 'object' || value === null) return null
   const record = value as Record<string, unknown>
   if (record.kind === 'dead') return { kind: 'dead' }
+  if (record.kind === 'in-doubt') return { kind: 'in-doubt' }
+  if (record.kind === 'attempt')
+    return typeof record.startedAt === 'number' && Number.isFinite(record.startedAt) ? { kind: 'attempt', startedAt: record.startedAt } : null
   if (record.kind === 'backoff')
     return typeof record.until === 'number' && Number.isFinite(record.until) ? { kind: 'backoff', until: record.until } : null
   if (record.kind !== 'refreshed' || typeof record.tokens !== 'object' || record.tokens === null) return null

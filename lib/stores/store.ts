@@ -1,13 +1,25 @@
 /**
  * The contract between single flight and a shared store. Values are opaque sealed strings; the
- * store never sees a token. Every method is one round trip to the store.
+ * store never sees a token. Every method is one round trip to the store, and atomic.
+ *
+ * Per refresh token the store keeps three entries under one key: the result, the lock (with its
+ * lease), and the attempt mark. The mark is what makes "never present one refresh token twice"
+ * survive a leader that vanished: it is written together with the lock, outlives the lease, and
+ * only a published result (or back-off) removes it. A lock that lapsed while its mark is still there
+ * means a call whose outcome nobody knows; single flight never leads on it.
  */
+
+/** The attempt mark written with a lock: sealed by the caller, kept `ttlMs` (ms) unless a publish removes it. */
+export interface AttemptMark {
+  sealed: string
+  ttlMs: number
+}
 
 /** Outcome of {@link RefreshStore.claim}. */
 export type ClaimResult =
   /** A result is already there: use it. */
   | { kind: 'result'; sealed: string }
-  /** This caller holds the lock for `leaseMs`: refresh, then {@link RefreshStore.publish} or {@link RefreshStore.release}. */
+  /** This caller holds the lock for `leaseMs` (and its attempt mark is written): refresh, then {@link RefreshStore.publish}. */
   | { kind: 'lead'; lockId: string }
   /**
    * Someone else holds the lock: poll with {@link RefreshStore.peek}. `lockTtlMs`, when the store
@@ -16,9 +28,24 @@ export type ClaimResult =
    * its leader may still be out with the refresh token, so single flight does not claim again.
    */
   | { kind: 'wait'; lockTtlMs?: number }
+  /** No result and no lock, but an earlier attempt's mark (`sealed`): its outcome is not known. Nobody leads. */
+  | { kind: 'attempted'; sealed: string }
 
 /** Outcome of {@link RefreshStore.peek}. */
-export type PeekResult = { kind: 'result'; sealed: string } | { kind: 'locked' } | { kind: 'free' }
+export type PeekResult =
+  | { kind: 'result'; sealed: string }
+  | { kind: 'locked' }
+  | { kind: 'attempted'; sealed: string }
+  | { kind: 'free' }
+
+/** Outcome of {@link RefreshStore.extend}. */
+export type ExtendResult =
+  /** The lock was this caller's and now lives `leaseMs` more. */
+  | 'extended'
+  /** The lock was gone (the store lost it) and nobody else held it: this caller holds it again for `leaseMs`. */
+  | 'retaken'
+  /** Another caller holds the lock. */
+  | 'lost'
 
 /** A store that lets many isolates agree on one refresh per refresh token. */
 export interface RefreshStore {
@@ -30,13 +57,19 @@ export interface RefreshStore {
    * other isolates cannot read would never reach them.
    */
   readonly shared?: boolean
-  /** Result present → return it; else take the lock for `leaseMs` (ms) and lead; else wait. Atomic. */
-  claim(key: string, leaseMs: number): Promise<ClaimResult>
-  /** Writes the result for `ttlMs` (ms) and releases the lock if still held by `lockId`. Atomic. */
+  /**
+   * Result present → return it; lock held → wait; attempt mark present → `attempted`; else take the
+   * lock for `leaseMs` (ms), write `attempt` (if given) and lead. Atomic.
+   */
+  claim(key: string, leaseMs: number, attempt?: AttemptMark): Promise<ClaimResult>
+  /**
+   * Writes the result for `ttlMs` (ms), removes the attempt mark, and releases the lock if still
+   * held by `lockId`. Atomic. A `lockId` that matches no lock (a late answer) still writes the result.
+   */
   publish(key: string, lockId: string, sealed: string, ttlMs: number): Promise<void>
-  /** Releases the lock if still held by `lockId` (compare-and-delete); writes nothing. */
-  release(key: string, lockId: string): Promise<void>
-  /** Reads the result and whether the lock is held. */
+  /** Keeps the lock of `lockId` for `leaseMs` (ms) more while its leader's call is still open; see {@link ExtendResult}. Atomic. */
+  extend(key: string, lockId: string, leaseMs: number): Promise<ExtendResult>
+  /** Reads the result, whether the lock is held, and the attempt mark. */
   peek(key: string): Promise<PeekResult>
   /**
    * Shortens the result's remaining life to `ttlMs` (ms) if it is longer; never lengthens it.
