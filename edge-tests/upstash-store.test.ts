@@ -74,24 +74,33 @@ function collectingEvent(): NextFetchEvent & { settle(): Promise<void> } {
 }
 
 describe('upstashStore protocol against a real redis-server', () => {
-  it('claim leads, then waits, then returns the published result; release is compare-and-delete', async () => {
+  it('claim leads, then waits, then returns the published result; extend keeps only its own lock', async () => {
     const store = upstashStore(redis(), { prefix })
     const lead = await store.claim('k1', 5000)
     expect(lead.kind).toBe('lead')
     expect(await store.claim('k1', 5000)).toMatchObject({ kind: 'wait', lockTtlMs: expect.any(Number) })
     expect(await store.peek('k1')).toEqual({ kind: 'locked' })
 
-    // Someone who does not hold the lock cannot release it.
-    await store.release('k1', 'not-the-holder')
+    // Someone who does not hold the lock cannot keep it.
+    expect(await store.extend('k1', 'not-the-holder', 5000)).toBe('lost')
+    expect(await store.extend('k1', (lead as { lockId: string }).lockId, 5000)).toBe('extended')
     expect(await store.peek('k1')).toEqual({ kind: 'locked' })
 
     await store.publish('k1', (lead as { lockId: string }).lockId, 'sealed-value', 5000)
     expect(await store.peek('k1')).toEqual({ kind: 'result', sealed: 'sealed-value' })
     expect(await store.claim('k1', 5000)).toEqual({ kind: 'result', sealed: 'sealed-value' })
 
-    const other = await store.claim('k2', 5000)
-    await store.release('k2', (other as { lockId: string }).lockId)
-    expect(await store.peek('k2')).toEqual({ kind: 'free' })
+    // A lock the store lost is taken back by its leader.
+    expect(await store.extend('k2', 'a-leader-whose-lock-was-lost', 5000)).toBe('retaken')
+    expect(await store.peek('k2')).toEqual({ kind: 'locked' })
+
+    // The attempt mark outlives the lock; a publish removes it.
+    expect((await store.claim('k4', 100, { sealed: 'mark', ttlMs: 60_000 })).kind).toBe('lead')
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    expect(await store.claim('k4', 100)).toEqual({ kind: 'attempted', sealed: 'mark' })
+    expect(await store.peek('k4')).toEqual({ kind: 'attempted', sealed: 'mark' })
+    await store.publish('k4', 'late-answer', 'result', 5000)
+    expect(await store.peek('k4')).toEqual({ kind: 'result', sealed: 'result' })
   })
 
   it('a lock whose leader died lapses with its lease and the next claim leads', async () => {

@@ -163,6 +163,8 @@ function buildConfiguration(options: Required<Pick<LocalProviderOptions, 'access
  * - `POST /__test/revoke` `{ refresh_token }` → revokes that token's grant (all its tokens).
  * - `POST /__test/latency` `{ ms, login? }` → waits `ms` milliseconds before handling each token
  *   request (with `login`: only refreshes of that login's tokens).
+ * - `POST /__test/answer-delay` `{ ms, login? }` → handles each token request at once (a refresh
+ *   rotates the token) and holds the answer back `ms` milliseconds: a provider that answers late.
  * - `POST /__test/fail` `{ status, count?, login? }` → the next `count` (default 1) token requests
  *   (with `login`: refreshes of that login) get `status` with a plain-text body and are not
  *   processed, so the refresh token stays valid.
@@ -234,6 +236,7 @@ function installTestHooks(provider: Provider, issuer: string, clients: LocalClie
   // neither read nor inject into each other's traffic. The key '' is the global entry.
   let stats = new Map<string, RefreshStats>()
   let latencyMs = new Map<string, number>()
+  let answerDelayMs = new Map<string, number>()
   let failures = new Map<string, { status: number; remaining: number }>()
   const internalSecret = randomBytes(16).toString('hex')
 
@@ -294,6 +297,9 @@ function installTestHooks(provider: Provider, issuer: string, clients: LocalClie
       record(login, 'refreshRequests')
       record(login, ctx.status === 200 ? 'refreshSucceeded' : 'refreshFailed')
     }
+    // The provider has handled (and rotated) it; only the answer is late.
+    const answerDelay = (login !== undefined ? answerDelayMs.get(login) : undefined) ?? answerDelayMs.get('') ?? 0
+    if (answerDelay > 0) await new Promise((resolve) => setTimeout(resolve, answerDelay))
   })
 
   provider.on('grant.error', (ctx, error) => {
@@ -315,6 +321,7 @@ function installTestHooks(provider: Provider, issuer: string, clients: LocalClie
       case 'POST /__test/reset':
         stats = new Map()
         latencyMs = new Map()
+        answerDelayMs = new Map()
         failures = new Map()
         return [200, zeroStats()]
       case 'POST /__test/latency': {
@@ -322,6 +329,13 @@ function installTestHooks(provider: Provider, issuer: string, clients: LocalClie
         const ms = Number(body.ms)
         if (!Number.isFinite(ms) || ms < 0) return [400, { error: 'ms must be a number >= 0' }]
         latencyMs.set(scopeOf(body), ms)
+        return [200, { ms, login: scopeOf(body) || null }]
+      }
+      case 'POST /__test/answer-delay': {
+        const body = asRecord(await readJson(req))
+        const ms = Number(body.ms)
+        if (!Number.isFinite(ms) || ms < 0) return [400, { error: 'ms must be a number >= 0' }]
+        answerDelayMs.set(scopeOf(body), ms)
         return [200, { ms, login: scopeOf(body) || null }]
       }
       case 'POST /__test/fail': {

@@ -26,6 +26,8 @@ export interface ProviderHooks {
   /** Revokes the grant of this refresh token (all its tokens). */
   revoke(refreshToken: string): Promise<void>
   latency(ms: number, login?: string): Promise<void>
+  /** Token requests are handled at once (a refresh rotates the token) and answered `ms` later. */
+  answerDelay(ms: number, login?: string): Promise<void>
   /** The next `count` (default 1) token requests get `status`, unprocessed. */
   fail(status: number, options?: { count?: number; login?: string }): Promise<void>
 }
@@ -49,6 +51,7 @@ export function providerHooks(issuer: string): ProviderHooks {
     signIn: (options = {}) => call<ProviderTokens>('signin', options),
     revoke: async (refreshToken) => void (await call('revoke', { refresh_token: refreshToken })),
     latency: async (ms, login) => void (await call('latency', { ms, ...(login === undefined ? {} : { login }) })),
+    answerDelay: async (ms, login) => void (await call('answer-delay', { ms, ...(login === undefined ? {} : { login }) })),
     fail: async (status, options = {}) => void (await call('fail', { status, ...options })),
   }
 }

@@ -316,4 +316,35 @@ describe('single flight on a fake clock', () => {
     await vi.advanceTimersByTimeAsync(200)
     expect(failing.presented).toBe(2)
   })
+
+  it('regression: the back-off map stays bounded: many failing refresh tokens evict the oldest rests, not memory', async () => {
+    // It used to grow by one entry per failing session, never freed. A store that keeps nothing
+    // leaves only the isolate's own map to remember a failure.
+    const forgetful = new FakeStore()
+    forgetful.fault('publish', 'fail')
+    const calls = new Map<string, number>()
+    const failing = (token: string): ProviderCall => async () => {
+      calls.set(token, (calls.get(token) ?? 0) + 1)
+      return { reason: 'transient', detail: 'down' }
+    }
+    const flight = createSingleFlight({
+      store: forgetful,
+      sealer: plainSealer,
+      timing: resolveTiming({ retryAfterMs: 60_000 }),
+      inDoubt: 'retry',
+      logger: quietLogger,
+      now: () => Date.now(),
+    })
+    const refresh = (token: string) => flight.refresh(token, { call: failing(token), ttlMs: 1000 })
+    const tokens = Array.from({ length: 1200 }, (_, i) => `refresh-token-${i}`)
+    for (const token of tokens) {
+      expect((await refresh(token)).reason).toBe('transient')
+      forgetful.locks.clear()
+    }
+    // The newest rests are still there; the oldest were dropped to keep the map at its bound.
+    expect((await refresh(tokens[1199]!)).reason).toBe('backoff')
+    expect((await refresh(tokens[0]!)).reason).toBe('transient')
+    expect(calls.get(tokens[1199]!)).toBe(1)
+    expect(calls.get(tokens[0]!)).toBe(2)
+  })
 })
