@@ -3,6 +3,7 @@
  * bundle of an app that uses one provider carries no work for the others at start-up.
  */
 export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions, type RefreshReport } from './next/middleware'
+export type { EndedLoginOptions } from './next/ended-login'
 export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './next/compose'
 export {
   createRefreshEngine,
@@ -12,7 +13,7 @@ export {
   type RunOptions,
   type SettledOutcome,
 } from './refresh/engine'
-export type { FlightResult, FlightSource, StoreOutagePolicy, WaitUntil } from './refresh/single-flight'
+export type { FlightResult, FlightSource, StoreOutagePolicy, InDoubtPolicy, WaitUntil } from './refresh/single-flight'
 export {
   refreshCallbacks,
   type RefreshCallbacksOptions,
@@ -59,7 +60,7 @@ export type { RefreshProvider, ProviderContext, RefreshSession } from './provide
 export type { ClientAuthMethod } from './providers/refresh-grant'
 export { memoryStore, type MemoryStoreOptions } from './stores/memory-store'
 export { upstashStore, type UpstashStoreOptions, type UpstashLike } from './stores/upstash-store'
-export type { RefreshStore, ClaimResult, PeekResult } from './stores/store'
+export type { RefreshStore, ClaimResult, PeekResult, ExtendResult, AttemptMark } from './stores/store'
 export {
   readSessionCookie,
   type ReadSession,
