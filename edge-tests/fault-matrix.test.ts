@@ -57,7 +57,7 @@ const NAME = COOKIE_NAMES['next-auth-v4'].plain
  * storeTimeoutMs stays at its default (1000): the "500 ms slow" store must be within budget and the
  * "5 s slow" one over it. A cell that sets `timing` runs with those options instead (`{}`: the defaults).
  */
-const TIMING: CellTiming = { providerTimeoutMs: 400, storeTimeoutMs: 1000, leaseMs: 4000, deadlineMs: 2000 }
+const TIMING = { providerTimeoutMs: 400, storeTimeoutMs: 1000, leaseMs: 4000, deadlineMs: 2000 } as const satisfies CellTiming
 /**
  * A request may spend `deadlineMs` in single flight, plus what comes around it: a publish
  * (storeTimeoutMs at most), decoding and encoding the cookie, and 40 requests sharing 2 cores.

@@ -64,7 +64,7 @@ export function cognitoIdpProvider(settings: CognitoIdpSettings): RefreshProvide
           method: 'POST',
           headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AWSCognitoIdentityProviderService.${operation}` },
           body: JSON.stringify(body),
-          signal: AbortSignal.timeout(context.timeoutMs),
+          signal: context.signal,
         })
         return await outcomeOf(response, refreshToken, context, settings.defaultExpiresInSeconds)
       } catch (error) {

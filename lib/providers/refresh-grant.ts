@@ -75,7 +75,7 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
     kind: settings.kind,
     async refresh(refreshToken, context): Promise<RefreshOutcome> {
       // One budget for discovery and the token request together: the lock's lease is sized for it.
-      const signal = AbortSignal.timeout(context.timeoutMs)
+      const signal = context.signal
       try {
         const as = await discover(context, signal)
         const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
