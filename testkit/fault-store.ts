@@ -222,9 +222,9 @@ export function lostLockRedis(
   }
 }
 
-/** Whether this EVAL is the store's publish: the only script with two keys (result, lock) and three arguments (lock id, value, TTL). */
+/** Whether this EVAL is the store's publish: the only script with three keys (result, lock, attempt mark) and three arguments (lock id, value, TTL). */
 function isPublish(args: Parameters<Eval>): boolean {
-  return evalKeys(args).length === 2 && ((args[2] as unknown[] | undefined) ?? []).length === 3
+  return evalKeys(args).length === 3 && ((args[2] as unknown[] | undefined) ?? []).length === 3
 }
 
 /**
