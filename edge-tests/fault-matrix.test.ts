@@ -126,6 +126,8 @@ interface Cell {
   timing?: CellTiming
   /** Bound on settling the `waitUntil` promises after the storm, ms. Default {@link SETTLE_BOUND_MS}. */
   settleBoundMs?: number
+  /** A second wave of `count` requests (same cookie, spread over the isolates) sent `atMs` after the storm began. */
+  lateWave?: { atMs: number; count: number }
 }
 
 interface CellReport {
@@ -337,13 +339,16 @@ const PROVIDER_FAULTS: Cell[] = [
     // Real: the provider handles the refresh at once and rotates the token. Injected by the
     // provider's own hook: its answer held back 11 s, past the default 10 s lease. DEFAULT timings:
     // the leader's request stops waiting at providerTimeoutMs (5 s), every other one at deadlineMs
-    // (8 s) at the latest; the leader's lease is renewed while the call is open, so no isolate
-    // claims the lock and presents the spent refresh token; the answer is published when it lands.
+    // (8 s) at the latest; the leader's lease is renewed while the call is open (and its attempt
+    // mark outlives the lease), so a second wave sent after the lease (10.5 s) waits instead of
+    // presenting the spent refresh token; the answer is published when it lands and that wave
+    // (expired) gets it.
     fault: 'provider rotates, then answers after the lease',
     layer: 'provider',
     timing: {},
     settleBoundMs: 20_000,
-    expected: { expired: { calls: 1, outcome: 'refreshed', delivered: 0 }, 'in-skew': { calls: 1, outcome: 'refreshed', delivered: 0 } },
+    lateWave: { atMs: DEFAULTS.leaseMs + 500, count: 8 },
+    expected: { expired: { calls: 1, outcome: 'refreshed', delivered: 8 }, 'in-skew': { calls: 1, outcome: 'refreshed', delivered: 0 } },
     rig: async (context) => {
       await hooks().answerDelay(DEFAULTS.leaseMs + 1000)
       return { redisFor: real(context), after: () => hooks().answerDelay(0) }
@@ -434,14 +439,22 @@ async function runCell(cell: Cell, variant: Variant): Promise<CellReport> {
     )
     const event = collectingEvent()
     await rig.before?.()
-    try {
-      responses = await Promise.all(
-        Array.from({ length: ISOLATES * PER_ISOLATE }, async (_, i) => {
+    const send = (count: number, offset: number) =>
+      Promise.all(
+        Array.from({ length: count }, async (_, n) => {
+          const i = offset + n
           const started = Date.now()
           const response = await within(isolates[i % ISOLATES]!(pageRequest(`/page/${i}`, cookies), event), HANG_BOUND_MS, `request ${i}`)
           return { response, ms: Date.now() - started }
         }),
       )
+    try {
+      const stormStarted = Date.now()
+      responses = await send(ISOLATES * PER_ISOLATE, 0)
+      if (cell.lateWave) {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, stormStarted + cell.lateWave!.atMs - Date.now())))
+        responses.push(...(await send(cell.lateWave.count, ISOLATES * PER_ISOLATE)))
+      }
       await within(event.settle(), cell.settleBoundMs ?? SETTLE_BOUND_MS, 'the waitUntil promises')
     } finally {
       await rig.after?.()
