@@ -359,8 +359,6 @@ class SingleFlightCoordinator implements SingleFlight {
         lease?.stop()
         this.logger.error(`[edge-refresh] leader could not settle its refresh: ${describeError(error)}`)
       })
-    request.waitUntil?.(landing)
-
     let timer: ReturnType<typeof setTimeout> | undefined
     const slow = new Promise<'slow'>((resolve) => {
       timer = setTimeout(() => resolve('slow'), timing.providerTimeoutMs)
@@ -370,7 +368,14 @@ class SingleFlightCoordinator implements SingleFlight {
     // delivers it.
     const first = await Promise.race([ended.then(() => 'ended' as const), slow])
     clearTimeout(timer)
-    if (first !== 'slow') return (await settling).result
+    if (first !== 'slow') {
+      const settled = await settling
+      // Work left after this response (publish retries, a late answer) is kept alive; a leader
+      // that published at once leaves nothing behind.
+      if (settled.retries || settled.givenUp) request.waitUntil?.(landing)
+      return settled.result
+    }
+    request.waitUntil?.(landing)
     return { reason: 'transient', detail: `provider slower than ${timing.providerTimeoutMs} ms; its answer will be kept when it lands` }
   }
 
@@ -386,10 +391,10 @@ class SingleFlightCoordinator implements SingleFlight {
     startedAt: number,
     end: CallEnd,
     request: FlightRequest,
-  ): Promise<{ result: FlightResult; retries: Promise<void>; givenUp: boolean }> {
+  ): Promise<{ result: FlightResult; retries: Promise<void> | undefined; givenUp: boolean }> {
     const plan = this.planFor(key, end, request)
     const sealed = await this.sealer.seal(key, plan.stored)
-    let retries = Promise.resolve()
+    let retries: Promise<void> | undefined
     if (lockId) {
       const published = await this.guarded(() => this.store.publish(key, lockId, sealed, plan.storeTtlMs))
       if (!published.ok) {
