@@ -50,6 +50,13 @@ export const DEFAULTS = {
   upstashPrefix: 'edge-refresh:',
   /** Entries `memoryStore` keeps at most. */
   memoryStoreMaxEntries: 10_000,
+  /** Access-token lifetime assumed when neither the provider's answer (`expires_in`, a JWT's `exp`) nor next-auth's `account` says it, seconds. */
+  expiresInSeconds: 3600,
+  /**
+   * Budget of one OpenID discovery request, ms. Discovery is shared by every refresh of a provider,
+   * so it runs under this budget of its own, never under one caller's signal.
+   */
+  discoveryTimeoutMs: 5_000,
 } as const
 
 /** The current time in epoch seconds, from a clock in epoch milliseconds. */
