@@ -17,7 +17,7 @@ export interface CognitoIdpSettings {
   endpoint: URL
   clientId: string
   clientSecret?: string
-  /** Lifetime assumed when the answer has no `ExpiresIn` and the access token no `exp`, seconds. */
+  /** Lifetime assumed when the answer has no `ExpiresIn` and the access token no `exp`, seconds (`cognito()` passes `DEFAULTS.expiresInSeconds` unless told otherwise). */
   defaultExpiresInSeconds: number
 }
 

@@ -1,6 +1,6 @@
 import { RefreshConfigError } from '../errors'
 import { cognitoIdpProvider } from './cognito-idp'
-import { absoluteUrl, refreshGrantProvider } from './refresh-grant'
+import { absoluteUrl, expiresInSetting, refreshGrantProvider } from './refresh-grant'
 import type { RefreshProvider } from './provider'
 
 /** Options shared by every {@link cognito} flow. */
@@ -9,6 +9,11 @@ export interface CognitoCommonOptions {
   clientId: string
   /** The app client's secret, when it has one. */
   clientSecret?: string
+  /**
+   * Access-token lifetime assumed when Cognito's answer has no `ExpiresIn` / `expires_in` and the
+   * access token no `exp`, seconds. Default `DEFAULTS.expiresInSeconds` (3600, Cognito's own default lifetime).
+   */
+  defaultExpiresInSeconds?: number
 }
 
 /**
@@ -48,9 +53,6 @@ export interface CognitoIdpOptions extends CognitoCommonOptions {
 /** Options of {@link cognito}. */
 export type CognitoProviderOptions = CognitoTokenEndpointOptions | CognitoIdpOptions
 
-/** Lifetime assumed when Cognito's answer says nothing of it, seconds (Cognito's default access-token lifetime). */
-const DEFAULT_EXPIRES_IN_SECONDS = 3600
-
 /**
  * Amazon Cognito user pools, in the three ways an app refreshes against them (see
  * {@link CognitoProviderOptions}). With a client secret:
@@ -65,6 +67,7 @@ const DEFAULT_EXPIRES_IN_SECONDS = 3600
  */
 export function cognito(options: CognitoProviderOptions): RefreshProvider {
   if (!options.clientId) throw new RefreshConfigError('CONFIG_PROVIDER_INVALID', 'cognito: clientId is required')
+  const defaultExpiresInSeconds = expiresInSetting('cognito', options.defaultExpiresInSeconds)
   switch (options.flow) {
     case undefined:
     case 'token-endpoint':
@@ -81,6 +84,7 @@ export function cognito(options: CognitoProviderOptions): RefreshProvider {
             ? { tokenEndpoint: `https://${options.domain.replace(/^https?:\/\//, '').replace(/\/+$/, '')}/oauth2/token` }
             : {}),
         clientIdInBody: true,
+        defaultExpiresInSeconds,
       })
     case 'initiate-auth':
     case 'get-tokens':
@@ -89,7 +93,7 @@ export function cognito(options: CognitoProviderOptions): RefreshProvider {
         endpoint: idpEndpoint(options),
         clientId: options.clientId,
         ...(options.clientSecret ? { clientSecret: options.clientSecret } : {}),
-        defaultExpiresInSeconds: DEFAULT_EXPIRES_IN_SECONDS,
+        defaultExpiresInSeconds,
       })
     default:
       throw new RefreshConfigError(

@@ -9,9 +9,26 @@ export interface OidcProviderOptions {
   clientSecret?: string
   /** Default: `client_secret_basic` with a secret, `none` (public client) without. */
   clientAuth?: ClientAuthMethod
+  /**
+   * Access-token lifetime assumed when the token response has no `expires_in` and the access token
+   * is not a JWT with an `exp`, seconds. Default `DEFAULTS.expiresInSeconds` (3600).
+   */
+  defaultExpiresInSeconds?: number
 }
 
-/** Any OpenID Connect provider: discovery from the issuer, then the refresh-token grant. */
+/**
+ * Any OpenID Connect provider: discovery from the issuer, then the refresh-token grant.
+ *
+ * @throws {RefreshConfigError} for a missing or malformed option.
+ */
 export function oidc(options: OidcProviderOptions): RefreshProvider {
-  return refreshGrantProvider({ kind: 'oidc', ...options })
+  // Named fields rather than a spread: an app's stray `kind` (or any other setting) cannot slip through.
+  return refreshGrantProvider({
+    kind: 'oidc',
+    issuer: options.issuer,
+    clientId: options.clientId,
+    clientSecret: options.clientSecret,
+    clientAuth: options.clientAuth,
+    defaultExpiresInSeconds: options.defaultExpiresInSeconds,
+  })
 }

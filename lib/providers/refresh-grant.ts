@@ -1,9 +1,10 @@
 import * as oauth from 'oauth4webapi'
 import { accessTokenExpiry } from '../session/access-token-expiry'
 import { isLoopbackHostname } from '../util/loopback'
+import { DEFAULTS } from '../defaults'
 import { ProviderDiscoveryError, RefreshConfigError, describeError } from '../errors'
-import type { RefreshOutcome } from '../types'
-import type { ProviderContext, RefreshProvider } from './provider'
+import type { FetchLike, RefreshOutcome } from '../types'
+import type { RefreshProvider } from './provider'
 
 /** How the client authenticates at the token endpoint. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
@@ -17,7 +18,7 @@ export interface RefreshGrantSettings {
   clientSecret?: string
   /** Default: `client_secret_basic` with a secret, `none` without. */
   clientAuth?: ClientAuthMethod
-  /** Lifetime assumed when the provider sends neither `expires_in` nor a JWT access token, seconds. Default 3600. */
+  /** Lifetime assumed when the provider sends neither `expires_in` nor a JWT access token, seconds. Default `DEFAULTS.expiresInSeconds` (3600). */
   defaultExpiresInSeconds?: number
   /** The token endpoint, for servers whose discovery document lacks one: discovery is then skipped. */
   tokenEndpoint?: string
@@ -26,9 +27,12 @@ export interface RefreshGrantSettings {
 }
 
 /**
- * Builds a provider on oauth4webapi: discovery (cached per provider, retried after a failure),
- * then the refresh-token grant and response validation. oauth4webapi is used instead of a
- * hand-written POST because it validates the response (including a returned ID token's claims).
+ * Builds a provider on oauth4webapi: discovery (cached per provider, retried after a failure, under
+ * its own budget of `DEFAULTS.discoveryTimeoutMs`), then the refresh-token grant under the caller's
+ * `context.signal`, and response validation. oauth4webapi is used instead of a hand-written POST
+ * because it validates the response (including a returned ID token's claims).
+ *
+ * @throws {RefreshConfigError} `CONFIG_PROVIDER_INVALID` for a missing or malformed setting.
  */
 export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshProvider {
   const issuerUrl = absoluteUrl(settings.kind, 'issuer', settings.issuer)
@@ -46,42 +50,36 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
   const client: oauth.Client = { client_id: settings.clientId }
   // Plain http is refused by oauth4webapi; allow it only for loopback issuers (local providers, tests).
   const insecure = issuerUrl.protocol === 'http:' && isLoopbackHostname(issuerUrl.hostname)
-  const defaultExpiresIn = settings.defaultExpiresInSeconds ?? 3600
+  const defaultExpiresIn = expiresInSetting(settings.kind, settings.defaultExpiresInSeconds)
 
+  // Shared by every refresh of this provider until it fails (then the next refresh tries again).
   let discovery: Promise<oauth.AuthorizationServer> | undefined
   if (settings.tokenEndpoint !== undefined) {
     const tokenEndpoint = absoluteUrl(settings.kind, 'tokenEndpoint', settings.tokenEndpoint)
     discovery = Promise.resolve({ issuer: issuerUrl.href.replace(/\/$/, ''), token_endpoint: tokenEndpoint.href })
   }
-  const discover = (context: ProviderContext, signal: AbortSignal): Promise<oauth.AuthorizationServer> => {
-    discovery ??= (async () => {
-      try {
-        const response = await oauth.discoveryRequest(issuerUrl, {
-          algorithm: 'oidc',
-          [oauth.customFetch]: context.fetch,
-          [oauth.allowInsecureRequests]: insecure,
-          signal,
-        })
-        return await oauth.processDiscoveryResponse(issuerUrl, response)
-      } catch (error) {
-        discovery = undefined
-        throw new ProviderDiscoveryError(settings.issuer, error)
-      }
-    })()
-    return discovery
+  const discover = (fetch: FetchLike): Promise<oauth.AuthorizationServer> => {
+    if (discovery) return discovery
+    const attempt = discoverOnce(issuerUrl, settings.issuer, fetch, insecure)
+    discovery = attempt
+    // Also handles the rejection when every caller has stopped waiting for it.
+    attempt.catch(() => {
+      if (discovery === attempt) discovery = undefined
+    })
+    return attempt
   }
 
   return {
     kind: settings.kind,
     async refresh(refreshToken, context): Promise<RefreshOutcome> {
-      // One budget for discovery and the token request together: the lock's lease is sized for it.
-      const signal = context.signal
       try {
-        const as = await discover(context, signal)
+        // This caller stops waiting when its own signal aborts; the shared discovery goes on for the
+        // others (aborting it would fail every refresh that joined it).
+        const as = await untilAborted(discover(context.fetch), context.signal)
         const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
           [oauth.customFetch]: context.fetch,
           [oauth.allowInsecureRequests]: insecure,
-          signal,
+          signal: context.signal,
           ...(settings.clientIdInBody ? { additionalParameters: { client_id: settings.clientId } } : {}),
         })
         const result = await oauth.processRefreshTokenResponse(as, client, response)
@@ -97,10 +95,68 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
           },
         }
       } catch (error) {
-        return classify(error)
+        return classify(error, context.nowMs())
       }
     },
   }
+}
+
+/**
+ * One discovery request and its validation, under its own budget (`DEFAULTS.discoveryTimeoutMs`)
+ * and never a caller's signal: it is shared by every refresh that joins it. The budget is a plain
+ * timer rather than `AbortSignal.timeout` so that tests on a fake clock can run it out.
+ *
+ * @throws {ProviderDiscoveryError} when the document cannot be fetched in time or does not validate.
+ */
+async function discoverOnce(issuerUrl: URL, issuer: string, fetch: FetchLike, insecure: boolean): Promise<oauth.AuthorizationServer> {
+  const budget = new AbortController()
+  const timer = setTimeout(
+    () => budget.abort(new DOMException(`discovery took longer than ${DEFAULTS.discoveryTimeoutMs} ms`, 'TimeoutError')),
+    DEFAULTS.discoveryTimeoutMs,
+  )
+  try {
+    const response = await oauth.discoveryRequest(issuerUrl, {
+      algorithm: 'oidc',
+      [oauth.customFetch]: fetch,
+      [oauth.allowInsecureRequests]: insecure,
+      signal: budget.signal,
+    })
+    return await oauth.processDiscoveryResponse(issuerUrl, response)
+  } catch (error) {
+    throw new ProviderDiscoveryError(issuer, error)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Resolves or rejects like `promise`, or rejects with the signal's reason as soon as `signal`
+ * aborts. Only the wait ends: `promise` itself goes on (it may be shared with other callers).
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as unknown)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as unknown)
+    signal.addEventListener('abort', onAbort, { once: true })
+    void promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+/**
+ * A `defaultExpiresInSeconds` option, checked: a positive finite number of seconds, or
+ * `DEFAULTS.expiresInSeconds` (3600) when absent.
+ *
+ * @throws {RefreshConfigError} `CONFIG_PROVIDER_INVALID`, naming the provider.
+ */
+export function expiresInSetting(kind: string, value: number | undefined): number {
+  if (value === undefined) return DEFAULTS.expiresInSeconds
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new RefreshConfigError(
+      'CONFIG_PROVIDER_INVALID',
+      `${kind}: defaultExpiresInSeconds must be a positive number of seconds, got ${String(value)}`,
+    )
+  }
+  return value
 }
 
 /**
@@ -147,22 +203,26 @@ const KNOWN_ERROR_CODES = new Set([
   'slow_down',
 ])
 
-/** `invalid_grant` is the only answer that ends a login; every other failure is transient. */
-function classify(error: unknown): RefreshOutcome {
+/** `invalid_grant` is the only answer that ends a login; every other failure is transient. `nowMs`: epoch ms, for `Retry-After` dates. */
+function classify(error: unknown, nowMs: number): RefreshOutcome {
   if (error instanceof oauth.ResponseBodyError) {
     // The description is free text from the provider, so it is not kept (see KNOWN_ERROR_CODES).
     if (error.error === 'invalid_grant') return { reason: 'invalid_grant' }
     const code = KNOWN_ERROR_CODES.has(error.error) ? error.error : 'unrecognised error code'
-    return withRetryAfter({ reason: 'transient', detail: `${code} (HTTP ${error.status})` }, error.response)
+    return withRetryAfter({ reason: 'transient', detail: `${code} (HTTP ${error.status})` }, error.response, nowMs)
   }
   const cause = error instanceof Error ? error.cause : undefined
-  return withRetryAfter({ reason: 'transient', detail: describeError(error) }, cause instanceof Response ? cause : undefined)
+  return withRetryAfter({ reason: 'transient', detail: describeError(error) }, cause instanceof Response ? cause : undefined, nowMs)
 }
 
-/** Adds the provider's `Retry-After` (seconds, or an HTTP date) to a transient outcome. */
-function withRetryAfter(outcome: { reason: 'transient'; detail: string }, response: Response | undefined): RefreshOutcome {
+/**
+ * Adds the provider's `Retry-After` (seconds, or an HTTP date) to a transient outcome. A date is
+ * read against `nowMs` (epoch ms, the core's clock), not `Date.now()`, so it agrees with every other
+ * time the core computes.
+ */
+function withRetryAfter(outcome: { reason: 'transient'; detail: string }, response: Response | undefined, nowMs: number): RefreshOutcome {
   const header = response?.headers.get('retry-after')?.trim()
   if (!header) return outcome
-  const seconds = /^\d+$/.test(header) ? Number(header) : (Date.parse(header) - Date.now()) / 1000
+  const seconds = /^\d+$/.test(header) ? Number(header) : (Date.parse(header) - nowMs) / 1000
   return Number.isFinite(seconds) && seconds > 0 ? { ...outcome, retryAfterSeconds: Math.ceil(seconds) } : outcome
 }
