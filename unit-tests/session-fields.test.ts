@@ -1,6 +1,14 @@
 /** The token fields of a session payload: the Auth.js names and the older recipes' names. */
 import { describe, expect, it } from 'vitest'
-import { readSessionTokens, withLoginEnded, withRefreshedTokens } from '../lib/session/session-fields'
+import { DEFAULTS } from '../lib/defaults'
+import {
+  isEpochMilliseconds,
+  readSessionTokens,
+  signInExpiresAt,
+  toEpochSeconds,
+  withLoginEnded,
+  withRefreshedTokens,
+} from '../lib/session/session-fields'
 
 const NOW = 1_800_000_000
 const refreshed = { access_token: 'new-access', refresh_token: 'new-refresh', expires_at: NOW + 3600 }
@@ -60,5 +68,39 @@ describe('session fields', () => {
     expect(ended).toMatchObject({ access_token: 'a', error: 'RefreshTokenError' })
     expect(ended).not.toHaveProperty('refresh_token')
     expect(ended).not.toHaveProperty('refreshToken')
+  })
+
+  describe('toEpochSeconds', () => {
+    it('reads milliseconds or seconds, and returns whole seconds', () => {
+      expect(toEpochSeconds(NOW)).toBe(NOW)
+      expect(toEpochSeconds(NOW * 1000 + 999)).toBe(NOW)
+      expect(toEpochSeconds(NOW + 0.7)).toBe(NOW)
+      expect(isEpochMilliseconds(NOW * 1000)).toBe(true)
+      expect(isEpochMilliseconds(NOW)).toBe(false)
+    })
+
+    it('the boundary is 1e11: the year 5138 in seconds, 1973 in milliseconds', () => {
+      expect(toEpochSeconds(1e11)).toBe(1e11)
+      expect(toEpochSeconds(1e11 + 1000)).toBe(1e8 + 1)
+    })
+  })
+
+  describe('signInExpiresAt', () => {
+    it('next-auth’s expires_at, rounded down to whole seconds', () => {
+      expect(signInExpiresAt({ expires_at: NOW + 60.9, expires_in: 5 }, NOW)).toBe(NOW + 60)
+    })
+
+    it('else now + expires_in', () => {
+      expect(signInExpiresAt({ expires_in: 300.5 }, NOW + 0.5)).toBe(NOW + 301)
+    })
+
+    it('else now + DEFAULTS.expiresInSeconds', () => {
+      expect(signInExpiresAt({}, NOW)).toBe(NOW + DEFAULTS.expiresInSeconds)
+    })
+
+    it('regression: a sign-in expires_at or expires_in that was not a finite number was stored as is (NaN, then null in JSON)', () => {
+      expect(signInExpiresAt({ expires_at: Number.NaN, expires_in: 300 }, NOW)).toBe(NOW + 300)
+      expect(signInExpiresAt({ expires_in: Number.POSITIVE_INFINITY }, NOW)).toBe(NOW + DEFAULTS.expiresInSeconds)
+    })
   })
 })

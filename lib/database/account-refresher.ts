@@ -6,6 +6,7 @@ import { DEFAULTS } from '../defaults'
 import type { WaitUntil } from '../refresh/single-flight'
 import type { RefreshedTokens, SignInAccount } from '../types'
 import { tokensOfAccount, type AccountAccess, type AccountTokenWrite, type StoredAccount } from './accounts'
+import { signInExpiresAt } from '../session/session-fields'
 import { assertNever } from '../util/assert-never'
 
 /** Options of {@link createAccountRefresher}: the engine's, plus where the account rows are. */
@@ -144,10 +145,7 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
 
   async function saveSignIn(userId: string, account: SignInAccount & { providerAccountId: string }): Promise<boolean> {
     if (!account.access_token) return false
-    const expiresAt =
-      typeof account.expires_at === 'number'
-        ? account.expires_at
-        : engine.nowSeconds() + (typeof account.expires_in === 'number' ? account.expires_in : 3600)
+    const expiresAt = signInExpiresAt(account, engine.nowSeconds())
     return accounts.saveAccount({
       userId,
       provider: account.provider,

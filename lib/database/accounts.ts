@@ -4,7 +4,7 @@
  * names (`access_token`, `expires_at` in epoch seconds, `refresh_token`, `id_token`), so a row from
  * any next-auth / Auth.js adapter maps onto them without renaming.
  */
-import { epochSeconds } from '../defaults'
+import { toEpochSeconds } from '../session/session-fields'
 import type { SessionTokens } from '../types'
 
 /** One account row as the adapter stores it: the user it belongs to, the provider, and its tokens. */
@@ -66,7 +66,7 @@ export function tokensOfAccount(account: StoredAccount): SessionTokens | undefin
   return {
     access_token: account.access_token,
     // Adapters store seconds (Auth.js convention); a value in milliseconds is read as such.
-    expires_at: expiresAt > 1e11 ? epochSeconds(expiresAt) : expiresAt,
+    expires_at: toEpochSeconds(expiresAt),
     provider: account.provider,
     ...(account.refresh_token ? { refresh_token: account.refresh_token } : {}),
     ...(account.id_token ? { id_token: account.id_token } : {}),

@@ -7,7 +7,7 @@ export type UpstashAdapterClient = Pick<Redis, 'get' | 'eval'>
 /**
  * Key prefixes of the Upstash Redis adapter (`@auth/upstash-redis-adapter`,
  * `@next-auth/upstash-redis-adapter`): pass the same options the adapter got. Defaults are the
- * adapter's own.
+ * adapter's own. Plus the clock a session's expiry is checked against.
  */
 export interface UpstashAdapterKeyOptions {
   /** Default `""`. */
@@ -18,6 +18,11 @@ export interface UpstashAdapterKeyOptions {
   accountByUserIdPrefix?: string
   /** Default `"user:session:"`. */
   sessionKeyPrefix?: string
+  /**
+   * Current time, epoch milliseconds: what a session's `expires` is compared with. Pass the same
+   * clock as the middleware's `now` so both agree. Default `Date.now`.
+   */
+  now?: () => number
 }
 
 /** Account rows plus the session lookup the edge needs: a database session cookie holds only the session token. */
@@ -49,12 +54,14 @@ const SAVE_ATTEMPTS = 3
  * fields back in the same form and adds nothing else.
  *
  * @param redis The `@upstash/redis` client the adapter uses (same database).
+ * @param options The adapter's key prefixes, and the clock (`now`, epoch ms, default `Date.now`).
  */
 export function upstashAdapterAccounts(redis: UpstashAdapterClient, options: UpstashAdapterKeyOptions = {}): DatabaseSessionAccounts {
   const base = options.baseKeyPrefix ?? ''
   const accountKeyPrefix = base + (options.accountKeyPrefix ?? 'user:account:')
   const accountByUserIdPrefix = base + (options.accountByUserIdPrefix ?? 'user:account:by-user-id:')
   const sessionKeyPrefix = base + (options.sessionKeyPrefix ?? 'user:session:')
+  const now = options.now ?? (() => Date.now())
   const accountKey = (provider: string, providerAccountId: string) => `${accountKeyPrefix}${provider}:${providerAccountId}`
 
   /** The stored JSON as an object, and as the exact string the compare-and-set must match. */
@@ -75,7 +82,7 @@ export function upstashAdapterAccounts(redis: UpstashAdapterClient, options: Ups
       const { userId, expires } = read.value
       if (typeof userId !== 'string' || userId.length === 0) return null
       const expiresMs = typeof expires === 'string' ? Date.parse(expires) : NaN
-      return Number.isFinite(expiresMs) && expiresMs <= Date.now() ? null : userId
+      return Number.isFinite(expiresMs) && expiresMs <= now() ? null : userId
     },
 
     async getAccount(userId, provider) {

@@ -1,6 +1,6 @@
 import { DEFAULTS } from '../defaults'
 import { createRefreshEngine, endsLogin, type RefreshEngineOptions } from '../refresh/engine'
-import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
+import { readSessionTokens, signInExpiresAt, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
 import { REFRESH_TOKEN_ERROR, type Awaitable, type RefreshedSessionFields, type SignInAccount } from '../types'
 
 /** Options of {@link refreshCallbacks}: the engine's, plus what the client-side session may see. */
@@ -118,10 +118,7 @@ export function refreshCallbacks<
 
 /** The sign-in branch: next-auth hands over the provider's tokens once, in `account`. */
 function withSignInTokens(token: SessionPayload, account: SignInAccount, nowSeconds: number): SessionPayload {
-  const expiresAt =
-    typeof account.expires_at === 'number'
-      ? account.expires_at
-      : nowSeconds + (typeof account.expires_in === 'number' ? account.expires_in : 3600)
+  const expiresAt = signInExpiresAt(account, nowSeconds)
   const next: SessionPayload = {
     ...token,
     access_token: account.access_token,

@@ -1,5 +1,6 @@
 import { accessTokenExpiry, accessTokenIssuedAt } from './access-token-expiry'
-import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens } from '../types'
+import { DEFAULTS } from '../defaults'
+import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens, type SignInAccount } from '../types'
 
 /** A decoded session JWT payload, as next-auth's `jwt` callback returns it. */
 export type SessionPayload = Record<string, unknown>
@@ -11,8 +12,44 @@ export type SessionPayload = Record<string, unknown>
  */
 const IMPLAUSIBLE_LIFETIME_SECONDS = 366 * 24 * 60 * 60
 
-/** Above this, a legacy `accessTokenExpires` is in milliseconds (1e11 s is the year 5138). */
+/** Above this, a timestamp is in milliseconds (1e11 s is the year 5138; 1e11 ms is 1973). */
 const MILLISECONDS_THRESHOLD = 1e11
+
+/**
+ * Whether an epoch timestamp is in milliseconds rather than seconds. Older recipes stored
+ * `accessTokenExpires` in ms, and some adapters' rows hold `expires_at` in ms; no expiry in seconds
+ * reaches 1e11 (the year 5138), and none in ms falls below it (1973).
+ *
+ * @param value An epoch timestamp, ms or s.
+ */
+export function isEpochMilliseconds(value: number): boolean {
+  return value > MILLISECONDS_THRESHOLD
+}
+
+/**
+ * An epoch timestamp in whole seconds, from one in milliseconds or seconds (see
+ * {@link isEpochMilliseconds}); rounded down.
+ *
+ * @param value An epoch timestamp, ms or s.
+ * @returns Epoch seconds.
+ */
+export function toEpochSeconds(value: number): number {
+  return Math.floor(isEpochMilliseconds(value) ? value / 1000 : value)
+}
+
+/**
+ * When the tokens next-auth hands over at sign-in expire, epoch seconds (whole): the `account`'s
+ * `expires_at`, else now + its `expires_in`, else now + `DEFAULTS.expiresInSeconds` (3600). A
+ * value that is not a finite number counts as absent.
+ *
+ * @param account next-auth's `account` at sign-in.
+ * @param nowSeconds Current time, epoch seconds.
+ */
+export function signInExpiresAt(account: Pick<SignInAccount, 'expires_at' | 'expires_in'>, nowSeconds: number): number {
+  const expiresAt = numberField(account.expires_at)
+  if (expiresAt !== undefined) return Math.floor(expiresAt)
+  return Math.floor(nowSeconds + (numberField(account.expires_in) ?? DEFAULTS.expiresInSeconds))
+}
 
 /**
  * Reads the provider tokens from a session payload, in the Auth.js names
@@ -47,7 +84,7 @@ export function readSessionTokens(payload: SessionPayload, nowSeconds: number): 
 function readExpiry(payload: SessionPayload, accessToken: string, nowSeconds: number): number {
   const current = numberField(payload.expires_at)
   const legacy = numberField(payload.accessTokenExpires)
-  const raw = current ?? (legacy === undefined ? undefined : legacy > MILLISECONDS_THRESHOLD ? legacy / 1000 : legacy)
+  const raw = current ?? (legacy === undefined ? undefined : toEpochSeconds(legacy))
   if (raw !== undefined && raw - nowSeconds <= IMPLAUSIBLE_LIFETIME_SECONDS) return Math.floor(raw)
   // Unknown or implausible: trust the access token's own `exp` when it is a JWT (Cognito's are),
   // otherwise call it expired so that the next request refreshes it once and stores a sane value.
@@ -94,7 +131,7 @@ export function withRefreshedTokens(payload: SessionPayload, tokens: RefreshedTo
 /** `expiresAt` (epoch seconds) in the unit an older recipe stored its `accessTokenExpires` in. */
 function legacyExpiry(previous: unknown, expiresAt: number): number {
   const legacy = numberField(previous)
-  return legacy !== undefined && legacy > MILLISECONDS_THRESHOLD ? expiresAt * 1000 : expiresAt
+  return legacy !== undefined && isEpochMilliseconds(legacy) ? expiresAt * 1000 : expiresAt
 }
 
 /**
