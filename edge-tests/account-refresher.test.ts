@@ -151,6 +151,8 @@ describe('account refresher (database sessions)', () => {
     const access = accountTable({ userId: 'u', provider: 'oidc', providerAccountId: 'u' }).access
     // regression: the database refresher had its own lease rule (3 × storeTimeoutMs + providerTimeoutMs + 500), apart from the engine's.
     expect(() => createAccountRefresher(options(access, { leaseMs: 7000 }))).not.toThrow()
-    expect(() => createAccountRefresher(options(access, { leaseMs: 3000 }))).toThrow(/leaseMs \(3000\) must be at least 3 × storeTimeoutMs \+ 750 \(3750\)/)
+    expect(() => createAccountRefresher(options(access, { leaseMs: 3000 }))).toThrow(
+      /leaseMs \(3000\) must be at least 3 × storeTimeoutMs \+ 750 \(3750\)/,
+    )
   })
 })

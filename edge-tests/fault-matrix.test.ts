@@ -19,7 +19,15 @@
  */
 import type { NextFetchEvent } from 'next/server'
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
-import { DEFAULTS, createRefreshMiddleware, oidc, upstashStore, type RefreshMiddleware, type RefreshProvider, type UpstashLike } from '../lib'
+import {
+  DEFAULTS,
+  createRefreshMiddleware,
+  oidc,
+  upstashStore,
+  type RefreshMiddleware,
+  type RefreshProvider,
+  type UpstashLike,
+} from '../lib'
 import {
   FaultSwitch,
   garbageRedis,
@@ -687,7 +695,13 @@ describe('regressions found by the fault matrix', () => {
     // Its attempt could still land for providerCallLimitMs + leaseMs (400 + 4000 ms).
     const timing = { ...TIMING, providerCallLimitMs: 400 }
     const isolate = () =>
-      createRefreshMiddleware({ secret: SECRET, providers: { oidc: localOidc() }, store: upstashStore(realRedis(url(), token()), { prefix }), logger: quietLogger, ...timing })
+      createRefreshMiddleware({
+        secret: SECRET,
+        providers: { oidc: localOidc() },
+        store: upstashStore(realRedis(url(), token()), { prefix }),
+        logger: quietLogger,
+        ...timing,
+      })
     const during = await within(isolate()(pageRequest('/', cookies)), HANG_BOUND_MS, 'the request during the attempt')
     expect(during.status).toBe(200)
     expect(setCookies(during)).toEqual([])

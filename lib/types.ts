@@ -39,12 +39,14 @@ export interface RefreshedTokens {
  * - `refreshed`: new tokens.
  * - `invalid_grant`: the provider says the refresh token is dead; the login is over.
  * - `transient`: anything else (network, timeout, 5xx, 429, a body that is not a token response);
- *   `retryAfterSeconds` when the provider said how long to wait (`Retry-After`).
+ *   `retryAfterSeconds` when the provider said how long to wait (`Retry-After`); `notSent` when
+ *   the refresh token never left (discovery failed, or the call was aborted before the token
+ *   request): the provider cannot have used it, so even an aborted call leaves nothing in doubt.
  */
 export type RefreshOutcome =
   | { reason: 'refreshed'; tokens: RefreshedTokens }
   | { reason: 'invalid_grant' }
-  | { reason: 'transient'; detail: string; retryAfterSeconds?: number }
+  | { reason: 'transient'; detail: string; retryAfterSeconds?: number; notSent?: true }
 
 /** Where a request's cookies come from: `NextRequest.cookies` and `cookies()` from `next/headers` both fit. */
 export interface CookieSource {

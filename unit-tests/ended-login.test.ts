@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest'
 import { endedLoginResponse, endedLoginSettings } from '../lib/next/ended-login'
 
 const navigation = (path: string) =>
-  new NextRequest(`https://app.test${path}`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' } })
+  new NextRequest(`https://app.test${path}`, {
+    headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' },
+  })
 const api = (path: string) => new NextRequest(`https://app.test${path}`, { headers: { accept: 'application/json' } })
 
 describe('endedLoginResponse', () => {

@@ -87,8 +87,8 @@ describe('refresh-token grant providers', () => {
     await vi.waitFor(() => expect(calls).toHaveLength(1))
 
     a.abort(new DOMException('lock lost', 'AbortError'))
-    // A stops waiting at once, and its refresh token was never sent.
-    expect(await outcomeA).toMatchObject({ reason: 'transient' })
+    // A stops waiting at once, and its refresh token was never sent: it says so (nothing is in doubt).
+    expect(await outcomeA).toMatchObject({ reason: 'transient', notSent: true })
     expect(calls.map((call) => call.url)).toEqual([`${ISSUER}/.well-known/openid-configuration`])
     // The shared discovery does not run under A's signal, so it goes on for B.
     expect(calls[0]!.signal).not.toBe(a.signal)
@@ -103,7 +103,7 @@ describe('refresh-token grant providers', () => {
   it('a caller whose signal has already aborted sends nothing', async () => {
     const { fetch, calls } = fakeProvider()
     const outcome = await oidc({ issuer: ISSUER, clientId: 'app' }).refresh('old-refresh', contextOf(fetch, AbortSignal.abort()))
-    expect(outcome).toMatchObject({ reason: 'transient' })
+    expect(outcome).toMatchObject({ reason: 'transient', notSent: true })
     expect(calls.filter((call) => call.url === `${ISSUER}/token`)).toHaveLength(0)
   })
 

@@ -7,7 +7,13 @@
  * The one property every test checks: a refresh token is presented to the provider at most once.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createSingleFlight, type FlightResult, type InDoubtPolicy, type ProviderCall, type SingleFlight } from '../lib/refresh/single-flight'
+import {
+  createSingleFlight,
+  type FlightResult,
+  type InDoubtPolicy,
+  type ProviderCall,
+  type SingleFlight,
+} from '../lib/refresh/single-flight'
 import type { Sealer, StoredResult } from '../lib/refresh/sealing'
 import { resolveTiming } from '../lib/refresh/timing'
 import type { RefreshOutcome } from '../lib/types'
@@ -323,10 +329,12 @@ describe('single flight on a fake clock', () => {
     const forgetful = new FakeStore()
     forgetful.fault('publish', 'fail')
     const calls = new Map<string, number>()
-    const failing = (token: string): ProviderCall => async () => {
-      calls.set(token, (calls.get(token) ?? 0) + 1)
-      return { reason: 'transient', detail: 'down' }
-    }
+    const failing =
+      (token: string): ProviderCall =>
+      async () => {
+        calls.set(token, (calls.get(token) ?? 0) + 1)
+        return { reason: 'transient', detail: 'down' }
+      }
     const flight = createSingleFlight({
       store: forgetful,
       sealer: plainSealer,
@@ -346,5 +354,26 @@ describe('single flight on a fake clock', () => {
     expect((await refresh(tokens[0]!)).reason).toBe('transient')
     expect(calls.get(tokens[1199]!)).toBe(1)
     expect(calls.get(tokens[0]!)).toBe(2)
+  })
+
+  it('a call given up on whose provider then reports the token was never sent (discovery still running) leaves nothing in doubt', async () => {
+    const store = new FakeStore()
+    let presented = 0
+    // Discovery hangs until the call is aborted; the token request never leaves.
+    const discovering: ProviderCall = (signal) => {
+      presented++
+      return new Promise((resolve) =>
+        signal.addEventListener('abort', () => resolve({ reason: 'transient', detail: 'discovery aborted', notSent: true })),
+      )
+    }
+    void isolate(store).refresh(TOKEN, { call: discovering, ttlMs: 120_000 })
+    await vi.advanceTimersByTimeAsync(timing.providerCallLimitMs + 100)
+    expect(JSON.parse(store.resultOf(KEY)!).result.kind).toBe('backoff')
+    await vi.advanceTimersByTimeAsync(timing.retryAfterMs)
+    const provider = new ScriptedProvider(100)
+    const later = started(isolate(store), provider)
+    await vi.advanceTimersByTimeAsync(200)
+    expect(later.result?.reason).toBe('refreshed')
+    expect(presented + provider.presented).toBe(2)
   })
 })

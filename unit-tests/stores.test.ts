@@ -41,7 +41,10 @@ describe('store keys', () => {
   it('regression: the store key was an unkeyed SHA-256 of the refresh token, which anyone holding the token could compute', async () => {
     const token = 'a-refresh-token'
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)))
-    const sha256 = btoa(String.fromCharCode(...digest)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+    const sha256 = btoa(String.fromCharCode(...digest))
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '')
     const key = await createSealer(['secret-one']).keyFor(token)
     expect(key).not.toBe(sha256)
     expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/)

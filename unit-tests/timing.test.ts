@@ -39,8 +39,12 @@ describe('resolveTiming', () => {
   })
 
   it('rejects a deadline shorter than a claim plus the provider wait, and a call limit below the provider wait', () => {
-    expect(() => resolveTiming({ deadlineMs: 5_999 })).toThrow(/deadlineMs \(5999\) must be at least providerTimeoutMs \+ storeTimeoutMs \(6000\)/)
-    expect(() => resolveTiming({ providerCallLimitMs: 4_000 })).toThrow(/providerCallLimitMs \(4000\) must be at least providerTimeoutMs \(5000\)/)
+    expect(() => resolveTiming({ deadlineMs: 5_999 })).toThrow(
+      /deadlineMs \(5999\) must be at least providerTimeoutMs \+ storeTimeoutMs \(6000\)/,
+    )
+    expect(() => resolveTiming({ providerCallLimitMs: 4_000 })).toThrow(
+      /providerCallLimitMs \(4000\) must be at least providerTimeoutMs \(5000\)/,
+    )
   })
 
   it('rejects values that are not positive finite numbers', () => {

@@ -226,9 +226,7 @@ class JwtSessionRefresher {
     if (!this.onResult) return
     try {
       this.onResult(
-        result.reason === 'refreshed' || endsLogin(result)
-          ? { reason: result.reason, source: result.source }
-          : { reason: result.reason },
+        result.reason === 'refreshed' || endsLogin(result) ? { reason: result.reason, source: result.source } : { reason: result.reason },
         request,
       )
     } catch (error) {

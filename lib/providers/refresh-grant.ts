@@ -75,7 +75,14 @@ export function refreshGrantProvider(settings: RefreshGrantSettings): RefreshPro
       try {
         // This caller stops waiting when its own signal aborts; the shared discovery goes on for the
         // others (aborting it would fail every refresh that joined it).
-        const as = await untilAborted(discover(context.fetch), context.signal)
+        let as: oauth.AuthorizationServer
+        try {
+          as = await untilAborted(discover(context.fetch), context.signal)
+        } catch (error) {
+          return notSent(classify(error, context.nowMs()))
+        }
+        // Aborted while discovery finished: the token request never leaves.
+        if (context.signal.aborted) return { reason: 'transient', detail: 'aborted before the token request', notSent: true }
         const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
           [oauth.customFetch]: context.fetch,
           [oauth.allowInsecureRequests]: insecure,
@@ -225,4 +232,9 @@ function withRetryAfter(outcome: { reason: 'transient'; detail: string }, respon
   if (!header) return outcome
   const seconds = /^\d+$/.test(header) ? Number(header) : (Date.parse(header) - nowMs) / 1000
   return Number.isFinite(seconds) && seconds > 0 ? { ...outcome, retryAfterSeconds: Math.ceil(seconds) } : outcome
+}
+
+/** A failure before the token request left: the provider cannot have used the refresh token. */
+function notSent(outcome: RefreshOutcome): RefreshOutcome {
+  return outcome.reason === 'transient' ? { ...outcome, notSent: true } : outcome
 }

@@ -366,7 +366,10 @@ function validateProviders(providers: Record<string, RefreshProvider> | undefine
 function oneOf<T extends string>(name: string, value: T | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback
   if (!allowed.includes(value)) {
-    throw new RefreshConfigError('CONFIG_INVALID_OPTION', `${name} must be ${allowed.map((v) => `"${v}"`).join(' or ')}, got ${String(value)}`)
+    throw new RefreshConfigError(
+      'CONFIG_INVALID_OPTION',
+      `${name} must be ${allowed.map((v) => `"${v}"`).join(' or ')}, got ${String(value)}`,
+    )
   }
   return value
 }

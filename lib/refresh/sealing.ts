@@ -138,7 +138,9 @@ function parseStoredResult(value: unknown): StoredResult | null {
   if (record.kind === 'dead') return { kind: 'dead' }
   if (record.kind === 'in-doubt') return { kind: 'in-doubt' }
   if (record.kind === 'attempt')
-    return typeof record.startedAt === 'number' && Number.isFinite(record.startedAt) ? { kind: 'attempt', startedAt: record.startedAt } : null
+    return typeof record.startedAt === 'number' && Number.isFinite(record.startedAt)
+      ? { kind: 'attempt', startedAt: record.startedAt }
+      : null
   if (record.kind === 'backoff')
     return typeof record.until === 'number' && Number.isFinite(record.until) ? { kind: 'backoff', until: record.until } : null
   if (record.kind !== 'refreshed' || typeof record.tokens !== 'object' || record.tokens === null) return null

@@ -342,9 +342,6 @@ class SingleFlightCoordinator implements SingleFlight {
     const ended = Promise.race([calling.then((outcome): CallEnd => ({ kind: 'answered', outcome })), givenUp]).then((end): CallEnd => {
       clearTimeout(limit)
       if (end.kind === 'unknown') controller.abort(new Error(end.why))
-      // A failure that came back only because the call was aborted says nothing about the provider.
-      if (end.kind === 'answered' && end.outcome.reason === 'transient' && controller.signal.aborted)
-        return { kind: 'unknown', why: end.outcome.detail }
       return end
     })
     const settling = ended.then((end) => this.settle(key, lockId, startedAt, end, request))
@@ -429,7 +426,12 @@ class SingleFlightCoordinator implements SingleFlight {
     const markTtlMs = request.markTtlMs ?? request.ttlMs
     if (end.kind === 'unknown') {
       if (this.inDoubt === 'end-login')
-        return { stored: { kind: 'in-doubt' }, storeTtlMs: markTtlMs, result: { reason: 'in-doubt', source: 'provider' }, localTtlMs: markTtlMs }
+        return {
+          stored: { kind: 'in-doubt' },
+          storeTtlMs: markTtlMs,
+          result: { reason: 'in-doubt', source: 'provider' },
+          localTtlMs: markTtlMs,
+        }
       return this.backoffPlan(key, { detail: end.why })
     }
     const { outcome } = end
@@ -459,10 +461,7 @@ class SingleFlightCoordinator implements SingleFlight {
   }
 
   private backoffPlan(key: string, outcome: { detail: string; retryAfterSeconds?: number }) {
-    const restMs = Math.max(
-      this.timing.retryAfterMs,
-      Math.min(outcome.retryAfterSeconds ?? 0, DEFAULTS.maxRetryAfterSeconds) * 1000,
-    )
+    const restMs = Math.max(this.timing.retryAfterMs, Math.min(outcome.retryAfterSeconds ?? 0, DEFAULTS.maxRetryAfterSeconds) * 1000)
     const until = this.now() + restMs
     setBounded(this.backoffUntil, key, until, BACKOFF_MAX)
     return {
@@ -490,10 +489,15 @@ class SingleFlightCoordinator implements SingleFlight {
     )
   }
 
-  /** A call given up on that answers after all: its tokens (or dead mark) replace the in-doubt mark. */
+  /**
+   * A call given up on that answers after all: its tokens (or dead mark) replace the in-doubt mark,
+   * and so does a failure the provider reports as `notSent` (the token never left: nothing is in
+   * doubt, the usual back-off applies). Any other failure says nothing, and the mark stays.
+   */
   private async publishLateAnswer(key: string, calling: Promise<LeaderOutcome>, request: FlightRequest): Promise<void> {
     const outcome = await calling
-    if (outcome.reason === 'transient') return
+    if (outcome.reason === 'transient' && !outcome.notSent) return
+    if (outcome.reason === 'transient') this.settled.delete(key)
     const plan = this.planFor(key, { kind: 'answered', outcome }, request)
     const sealed = await this.sealer.seal(key, plan.stored)
     const published = await this.guarded(() => this.store.publish(key, FALLBACK_LOCK_ID, sealed, plan.storeTtlMs))

@@ -32,11 +32,7 @@ export type ClaimResult =
   | { kind: 'attempted'; sealed: string }
 
 /** Outcome of {@link RefreshStore.peek}. */
-export type PeekResult =
-  | { kind: 'result'; sealed: string }
-  | { kind: 'locked' }
-  | { kind: 'attempted'; sealed: string }
-  | { kind: 'free' }
+export type PeekResult = { kind: 'result'; sealed: string } | { kind: 'locked' } | { kind: 'attempted'; sealed: string } | { kind: 'free' }
 
 /** Outcome of {@link RefreshStore.extend}. */
 export type ExtendResult =
