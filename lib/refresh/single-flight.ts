@@ -188,13 +188,8 @@ class SingleFlightCoordinator implements SingleFlight {
   private lastOutageWarning = -Infinity
 
   async refresh(refreshToken: string, request: FlightRequest): Promise<FlightResult> {
-    const key = await this.sealer.keyFor(refreshToken)
-    const deliveredTtlMs = request.deliveredTtlMs ?? request.ttlMs
-    const local = this.known(key)
-    if (local) {
-      this.delivered(key, local, deliveredTtlMs, request.waitUntil)
-      return local
-    }
+    const { key, deliveredTtlMs, local } = await this.lookUp(refreshToken, request)
+    if (local) return local
     const running = this.inFlight.get(key)
     if (running) {
       const result = joined(await running)
@@ -209,13 +204,8 @@ class SingleFlightCoordinator implements SingleFlight {
   }
 
   async refreshInBackground(refreshToken: string, request: FlightRequest & { waitUntil: WaitUntil }): Promise<FlightResult> {
-    const key = await this.sealer.keyFor(refreshToken)
-    const deliveredTtlMs = request.deliveredTtlMs ?? request.ttlMs
-    const local = this.known(key)
-    if (local) {
-      this.delivered(key, local, deliveredTtlMs, request.waitUntil)
-      return local
-    }
+    const { key, deliveredTtlMs, local } = await this.lookUp(refreshToken, request)
+    if (local) return local
     if (this.inFlight.has(key)) return { reason: 'pending' }
     if (this.inBackoff(key)) return { reason: 'backoff' }
     // The flight is registered before the claim's round trip: concurrent requests of this
@@ -256,6 +246,18 @@ class SingleFlightCoordinator implements SingleFlight {
     // Every path above answers first; this only covers a flight that failed before it could.
     void flight.then(answer)
     return firstAnswer
+  }
+
+  /** The store key, and a result this isolate already holds for it (delivered: shortened to what this request hands on). */
+  private async lookUp(
+    refreshToken: string,
+    request: FlightRequest,
+  ): Promise<{ key: string; deliveredTtlMs: number; local: FlightResult | undefined }> {
+    const key = await this.sealer.keyFor(refreshToken)
+    const deliveredTtlMs = request.deliveredTtlMs ?? request.ttlMs
+    const local = this.known(key)
+    if (local) this.delivered(key, local, deliveredTtlMs, request.waitUntil)
+    return { key, deliveredTtlMs, local }
   }
 
   /** Claims, leads or waits, until a result, the claim budget or the request's deadline. */
