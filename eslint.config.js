@@ -1,4 +1,5 @@
-// ESLint: typescript-eslint's recommended rules everywhere, plus the package's two import rules:
+// ESLint: typescript-eslint's recommended rules everywhere, a few type-aware ones on TypeScript
+// files (below), plus the package's two import rules:
 // nothing in lib/ may import `node:*` (the same code runs at the edge and in a Node proxy.ts), and
 // only lib/next/ may import `next` or `next/*` (the rest of the flow is framework-free).
 import js from '@eslint/js'
@@ -9,7 +10,17 @@ const onlyNextFolder = { regex: '^next(/|$)', message: 'only lib/next/ imports n
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', '**/.next/**', 'artifacts/**', 'docs/**', 'next-env.d.ts', '**/next-env.d.ts'],
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/.next/**',
+      'artifacts/**',
+      'docs/**',
+      'next-env.d.ts',
+      '**/next-env.d.ts',
+      // Bugs on purpose: unit-tests/lint-rules.test.ts lints them to prove the rules catch them.
+      'unit-tests/fixtures/lint/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -17,6 +28,22 @@ export default tseslint.config(
     rules: {
       // `_`-prefixed names mark a parameter kept for its position (next-auth's callback shapes).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    // Type-aware rules for the bugs types can see and a reader cannot: a method handed on without
+    // its `this` (`.catch(this.warnOutage)` once dropped rotated tokens), a promise nobody awaits
+    // or catches, and a promise where a plain value is expected (an async callback given to
+    // `forEach`, a condition on a promise). Each TypeScript file is checked against its nearest
+    // tsconfig (the examples have their own).
+    files: ['**/*.ts', '**/*.tsx'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/unbound-method': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/require-array-sort-compare': ['error', { ignoreStringArrays: true }],
     },
   },
   {

@@ -105,7 +105,7 @@ interface CellContext {
 /** What a fault puts in place for one cell. */
 interface Rig {
   /** Each isolate's view of the store (its own client, the one shared prefix). */
-  redisFor(isolate: number): UpstashLike
+  redisFor: (isolate: number) => UpstashLike
   provider?: () => RefreshProvider
   /** A fault answered at the token endpoint by the middleware's `fetch`, without the provider. */
   tokenFault?: TokenEndpointFault

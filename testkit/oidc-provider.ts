@@ -202,15 +202,16 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
   if (hooks) {
     handler = (req, res) => {
       const path = new URL(req.url ?? '/', issuer).pathname
-      if (!path.startsWith('/__test/')) return providerCallback(req, res)
+      // Koa answers its own errors; nothing here waits for the request to finish.
+      if (!path.startsWith('/__test/')) return void providerCallback(req, res)
       if (!isLoopback(req)) return sendJson(res, 403, { error: 'test hooks are loopback-only' })
-      hooks(`${req.method ?? 'GET'} ${path}`, req).then(
+      void hooks(`${req.method ?? 'GET'} ${path}`, req).then(
         ([status, body]) => sendJson(res, status, body),
         (error: unknown) => sendJson(res, 500, { error: error instanceof Error ? error.message : String(error) }),
       )
     }
   } else {
-    handler = providerCallback
+    handler = (req, res) => void providerCallback(req, res)
   }
 
   return {

@@ -243,7 +243,7 @@ export async function startExample(
     logDir: EXAMPLE_ARTIFACTS,
     baseEnv: cleanEnv({ NODE_ENV: 'production' }),
   })
-  return { origin: server.url, output: server.output, stop: server.stop }
+  return { origin: server.url, output: () => server.output(), stop: () => server.stop() }
 }
 
 /**

@@ -40,8 +40,10 @@ export interface AppCallbacks<J extends JwtCallbackParams, S extends SessionCall
 
 /** What {@link refreshCallbacks} returns: a `jwt` and a `session` callback with next-auth's own types. */
 export interface RefreshCallbacks<J extends JwtCallbackParams, S extends SessionCallbackParams, T, R> {
-  jwt(params: J): Promise<T>
-  session(params: S): Promise<R>
+  // Function-valued properties, not methods: neither uses `this`, so taking them apart
+  // (`const { jwt } = refreshCallbacks(...)`) is safe, and the types say so.
+  jwt: (params: J) => Promise<T>
+  session: (params: S) => Promise<R>
 }
 
 /**
