@@ -66,9 +66,13 @@ export type RefreshMiddleware = (request: NextRequest, event?: NextFetchEvent) =
 /**
  * Fresh cookies already judged in this isolate, by their raw value: no decryption and no hashing on
  * the hot path. Bounded by count and by the bytes the values hold (see `keyBytes`: 2 per character).
+ * Sized so that a busy isolate's sessions fit, since a miss costs a decrypt: a Cognito-sized session
+ * is a 5.9 KB value, and a judged one (always our own base64url JWT) takes 1 byte per character in
+ * V8, so 16 MiB counted holds about 1,400 of them in about 8 MiB. The entry bound matters for small
+ * cookies and for short keys (`sessionCacheKey`, about 30 characters: 10,000 in about 1 MiB).
  */
-const JUDGED_MAX = 2000
-const JUDGED_MAX_BYTES = 8 * 1024 * 1024
+const JUDGED_MAX = 10_000
+const JUDGED_MAX_BYTES = 16 * 1024 * 1024
 /**
  * A storm brings many requests with the same cookie to one isolate at once. Decoding it and
  * encoding its successor once per isolate, rather than once per request, keeps the CPU an isolate

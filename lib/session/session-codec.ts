@@ -77,8 +77,14 @@ const encoder = new TextEncoder()
 export class SessionKeyCache {
   readonly #keys = new BoundedStringMap<Promise<SessionKey | null>>(KEYS_MAX, KEYS_MAX_BYTES)
 
-  /** @param installed The installed `next-auth/jwt` (its `encode` and `decode`), for the self-check. */
-  constructor(private readonly installed: InstalledJwt) {}
+  /**
+   * @param installed The installed `next-auth/jwt` (its `encode` and `decode`), for the self-check.
+   * @param lines Which lines get the fast path. Default: both.
+   */
+  constructor(
+    private readonly installed: InstalledJwt,
+    private readonly lines: { nextAuthV4?: boolean; authjs?: boolean } = {},
+  ) {}
 
   /**
    * The checked key of `(secret, salt)`, or `null` when the fast path must not be used for it.
@@ -105,7 +111,7 @@ export class SessionKeyCache {
         : header.alg === ALG && header.enc === ENC.authjs && typeof header.kid === 'string'
           ? 'authjs'
           : undefined
-    if (!line) return null
+    if (!line || (line === 'next-auth-v4' ? this.lines.nextAuthV4 : this.lines.authjs) === false) return null
     const key = await deriveSessionKey(line, secret, salt)
     if (line === 'authjs' && header.kid !== key.kid) return null
     // Theirs → ours, and ours → theirs, for exactly this pair.
