@@ -47,6 +47,13 @@ export default tseslint.config(
     },
   },
   {
+    // The Auth.js v5 example's nearest tsconfig would resolve `next-auth` to the repository's v4,
+    // under which NextAuth(...)'s auth, handlers and signIn are `any` and the rules above see nothing
+    // in them: this tsconfig resolves it to v5 (the example's standalone copy installs v5 itself).
+    files: ['examples/authjs-v5/**/*.ts', 'examples/authjs-v5/**/*.tsx'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.lint-authjs-v5.json' } },
+  },
+  {
     // The package's build script runs in Node.
     files: ['**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
