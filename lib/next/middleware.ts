@@ -26,6 +26,7 @@ import {
   type SessionCookieOptions,
   type SessionFormat,
 } from '../session/session-cookie'
+import { sessionCacheKey } from '../session/session-codec'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
 import { assertNever } from '../util/assert-never'
 
@@ -64,15 +65,14 @@ export interface RefreshReport {
 export type RefreshMiddleware = (request: NextRequest, event?: NextFetchEvent) => Promise<NextResponse>
 
 /**
- * Fresh cookies already judged in this isolate, by their raw value: no decryption and no hashing on
- * the hot path. Bounded by count and by the bytes the values hold (see `keyBytes`: 2 per character).
- * Sized so that a busy isolate's sessions fit, since a miss costs a decrypt: a Cognito-sized session
- * is a 5.9 KB value, and a judged one (always our own base64url JWT) takes 1 byte per character in
- * V8, so 16 MiB counted holds about 1,400 of them in about 8 MiB. The entry bound matters for small
- * cookies and for short keys (`sessionCacheKey`, about 30 characters: 10,000 in about 1 MiB).
+ * Fresh cookies already judged in this isolate: no decryption and no hashing on the hot path.
+ * Sized so that a busy isolate's sessions fit, since a miss costs a decrypt. With the installed
+ * codec the key is `sessionCacheKey` (tag and length, about 30 to 50 characters: 10,000 sessions in
+ * about 1 MiB counted); a custom codec's cookies are keyed by their whole value, which the byte
+ * bound (see `keyBytes`: 2 per character) keeps at about 700 Cognito-sized sessions.
  */
 const JUDGED_MAX = 10_000
-const JUDGED_MAX_BYTES = 16 * 1024 * 1024
+const JUDGED_MAX_BYTES = 8 * 1024 * 1024
 /**
  * A storm brings many requests with the same cookie to one isolate at once. Decoding it and
  * encoding its successor once per isolate, rather than once per request, keeps the CPU an isolate
@@ -108,18 +108,18 @@ class JwtSessionRefresher {
   private readonly codec: SessionCodec
   private readonly cookieOptions: SessionCookieOptions
   /**
-   * The raw session cookie value (the joined JWT) → the epoch second until which it needs nothing.
+   * The session cookie (the joined JWT, named by {@link judgedKey}) → the epoch second until which
+   * it needs nothing.
    *
-   * Keyed by the value itself, not by a digest: a hit is one Map lookup, with no SHA-256 (an async
-   * Web Crypto call, about a third of what a bare getToken middleware spends) on every request.
-   * No cryptographic key is needed because of what a hit can do: it only lets the request pass on
-   * untouched, exactly what happens to an unreadable cookie anyway. It never yields tokens, never
-   * writes a cookie and never calls the provider. An entry is made only after the value decoded
-   * with our secret and was judged fresh, and a lookup matches only that exact string, so a forged
-   * or colliding key cannot exist; and even one that did could gain nothing a garbage cookie does
-   * not get. The values are the cookies this isolate already holds per request (and the decode
-   * memo holds their plaintext), so keeping them adds no exposure; they are bounded by count and
-   * by bytes, oldest out first.
+   * Not keyed by a digest: a hit is one Map lookup, with no SHA-256 (an async Web Crypto call,
+   * about a third of what a bare getToken middleware spends) on every request. No cryptographic
+   * key is needed because of what a hit can do: it only lets the request pass on untouched,
+   * exactly what happens to an unreadable cookie anyway. It never yields tokens, never writes a
+   * cookie and never calls the provider. An entry is made only after the value decoded with our
+   * secret and was judged fresh; with the installed codec the key is the JWE's authentication tag
+   * and the value's length (see `sessionCacheKey`), which another value can share only by being
+   * that session or a forgery the app's own decode rejects; and even such a forgery gains nothing
+   * a garbage cookie does not get. Bounded by count and by bytes, oldest out first.
    */
   private readonly judged = new BoundedStringMap<number>(JUDGED_MAX, JUDGED_MAX_BYTES)
   /**
@@ -182,7 +182,7 @@ class JwtSessionRefresher {
 
   /** Whether this cookie value was judged fresh in this isolate and still is. Synchronous: the hot path. */
   private judgedFresh(jwt: string): boolean {
-    const freshUntil = this.judged.get(jwt)
+    const freshUntil = this.judged.get(this.judgedKey(jwt))
     return freshUntil !== undefined && this.engine.nowSeconds() < freshUntil
   }
 
@@ -238,9 +238,14 @@ class JwtSessionRefresher {
     }
   }
 
+  /** The judged cache's key for a cookie value: short with the installed codec, the value itself with a custom one. */
+  private judgedKey(jwt: string): string {
+    return this.codec === installedCodec ? sessionCacheKey(jwt) : jwt
+  }
+
   /** Records a cookie as fresh until `freshUntil` (epoch seconds). */
   private judge(jwt: string, freshUntil: number): void {
-    this.judged.set(jwt, freshUntil)
+    this.judged.set(this.judgedKey(jwt), freshUntil)
     // The judged cache answers for this cookie from now on (it is checked first): its decoded
     // payload need not stay in memory for the rest of the memo's lifetime.
     this.decoded.forget(jwt)
