@@ -7,6 +7,9 @@
  * `getToken` middleware measured in the same run (a hit, 1 000 and 3 000 sessions cycled through
  * one isolate, every request a miss), and the heap growth over 100 000 requests / 10 000 sessions.
  * Alone: `npm run build:lib && node --expose-gc --import tsx bench/fast-path.ts ratios` (or `heap`).
+ * The same four workloads inside the edge runtime (bench/fast-path-edge.ts, both middlewares
+ * bundled for the edge and timed in one EdgeVM, where next-auth v4 cookies get the derive-once
+ * codec): `node --expose-gc --import tsx bench/fast-path-edge.ts`.
  *
  * Then it starts its own real parts on loopback (oidc-provider with rotation, redis-server behind
  * the Upstash REST server), loads the bundled middleware into separate EdgeVM isolates, and
@@ -28,7 +31,7 @@ const STORMS = [
   { isolates: 8, requests: 200 },
   { isolates: 16, requests: 1_000 },
 ] as const
-/** A child process of bench/fast-path.ts is stopped past this. */
+/** A child process of bench/fast-path.ts or bench/fast-path-edge.ts is stopped past this. */
 const FAST_PATH_TIMEOUT_MS = 90_000
 /** One storm phase (all its requests at once) must settle within this. */
 const STORM_TIMEOUT_MS = 60_000
@@ -51,13 +54,16 @@ const percentile = (values: number[], p: number) => {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! * 10) / 10
 }
 
-/** Runs one phase of bench/fast-path.ts in its own process and passes its JSON lines on. */
-async function fastPath(phase: 'ratios' | 'heap'): Promise<void> {
-  const script = fileURLToPath(new URL('./fast-path.ts', import.meta.url))
+/**
+ * Runs one phase of bench/fast-path.ts (`edge`: bench/fast-path-edge.ts) in its own process and
+ * passes its JSON lines on.
+ */
+async function fastPath(phase: 'ratios' | 'heap' | 'edge'): Promise<void> {
+  const script = fileURLToPath(new URL(phase === 'edge' ? './fast-path-edge.ts' : './fast-path.ts', import.meta.url))
   await new Promise<void>((resolve) => {
     execFile(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', script, phase],
+      ['--expose-gc', '--import', 'tsx', script, ...(phase === 'edge' ? [] : [phase])],
       { timeout: FAST_PATH_TIMEOUT_MS, maxBuffer: 1 << 20 },
       (error, stdout, stderr) => {
         for (const line of stdout.split('\n')) if (line.startsWith('{')) console.log(line)
@@ -74,6 +80,7 @@ async function fastPath(phase: 'ratios' | 'heap'): Promise<void> {
 
 // Before the servers start: nothing else runs on the host while the fast path is timed.
 await fastPath('ratios')
+await fastPath('edge')
 await fastPath('heap')
 
 const provider = await startLocalProvider({ accessTokenTtlSeconds: 60, testHooks: true })
