@@ -5,9 +5,16 @@
  * on every call (v4: two Web Crypto calls on the edge, a thread-pool hop in Node; Auth.js also a
  * SHA-512 thumbprint), then hand it to jose, which imports it again. The key depends only on the
  * secret and the salt (the cookie name for Auth.js), so here it is derived once, kept with its
- * imported `CryptoKey` and its thumbprint, and jose is called with exactly the header checks, key
- * and clock tolerance that the installed line applies. jose does every JOSE and crypto step; the
- * only thing this file adds is the cache, and the HKDF it mirrors is Web Crypto's own.
+ * imported `CryptoKey`s and its thumbprint, and each token is opened with the header checks and
+ * clock tolerance that the installed line applies.
+ *
+ * The JWE step (compact serialization, `dir`, RFC 7516 / RFC 7518 §5.2 and §5.3) is written here
+ * with Web Crypto rather than with jose's `jwtDecrypt` / `EncryptJWT`: jose 6's JWE module imports
+ * its DEFLATE support, and Next.js then warns in every app's edge build ("A Node.js API is used
+ * (CompressionStream …)") with an import trace through this package, the same reason
+ * `refresh/sealing.ts` uses Web Crypto. Only the two shapes the lines write are handled; jose still
+ * parses the header and computes the `kid` (through its subpath modules, which import no DEFLATE),
+ * and the self-check below proves each (secret, salt) against the installed codec before use.
  *
  * Used only for the installed codec (a custom `jwt` codec of the app is always called), and only
  * for a (secret, salt) pair that passed a self-check in this isolate: a token the installed
@@ -30,7 +37,8 @@
  * decodes is exactly what the installed `decode` accepts.
  */
 import * as base64url from 'jose/base64url'
-import { EncryptJWT, calculateJwkThumbprint, decodeProtectedHeader, jwtDecrypt, type JWTPayload } from 'jose'
+import { decodeProtectedHeader } from 'jose/decode/protected_header'
+import { calculateJwkThumbprint } from 'jose/jwk/thumbprint'
 import { BoundedStringMap } from '../util/bounded-map'
 import type { SessionPayload } from './session-fields'
 
@@ -48,8 +56,10 @@ interface SessionKey {
   line: CodecLine
   /** The HKDF output: 32 bytes (v4, A256GCM) or 64 (Auth.js, A256CBC-HS512). */
   bytes: Uint8Array
-  /** v4 only: `bytes` imported once for AES-GCM, so jose does not import it per call. */
+  /** v4 (A256GCM): `bytes` imported once for AES-GCM. */
   cryptoKey: CryptoKey | undefined
+  /** Auth.js (A256CBC-HS512): the first half of `bytes` as the HMAC-SHA-512 key, the second as the AES-CBC key (RFC 7518 §5.2.2.1). */
+  cbc: { macKey: CryptoKey; encKey: CryptoKey } | undefined
   /** Auth.js only: the `kid` its encode writes and its decode matches (JWK thumbprint, SHA-512). */
   kid: string | undefined
 }
@@ -68,6 +78,7 @@ const KEYS_MAX = 32
 const KEYS_MAX_BYTES = 64 * 1024
 
 const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
 /**
  * A per-isolate cache of derived session keys, each checked against the installed codec before
@@ -140,12 +151,13 @@ export async function deriveSessionKey(line: CodecLine, secret: string, salt: st
     ),
   )
   if (line === 'authjs') {
-    // jose's A256CBC-HS512 takes raw bytes only (it splits them into the MAC and the AES key).
     const kid = await calculateJwkThumbprint({ kty: 'oct', k: base64url.encode(bytes) }, 'sha512')
-    return { line, bytes, cryptoKey: undefined, kid }
+    const macKey = await crypto.subtle.importKey('raw', bytes.slice(0, 32), { name: 'HMAC', hash: 'SHA-512' }, false, ['sign'])
+    const encKey = await crypto.subtle.importKey('raw', bytes.slice(32), 'AES-CBC', false, ['encrypt', 'decrypt'])
+    return { line, bytes, cryptoKey: undefined, cbc: { macKey, encKey }, kid }
   }
   const cryptoKey = await crypto.subtle.importKey('raw', bytes, 'AES-GCM', false, ['encrypt', 'decrypt'])
-  return { line, bytes, cryptoKey, kid: undefined }
+  return { line, bytes, cryptoKey, cbc: undefined, kid: undefined }
 }
 
 /** What {@link decryptWith} could not decide: the header is not the shape this line writes. */
@@ -167,18 +179,35 @@ export async function decryptWith(key: SessionKey, jwt: string): Promise<Session
     return null
   }
   if (header.alg !== ALG || header.enc !== ENC[key.line]) return NOT_MINE
+  // Anything beyond what the line writes (`zip`, `crit`, …) is the installed codec's to judge.
+  if (Object.keys(header).some((name) => name !== 'alg' && name !== 'enc' && name !== 'kid')) return NOT_MINE
   // Auth.js: a `kid` names the secret; another secret's `kid` is "no matching decryption secret".
   if (key.line === 'authjs' && header.kid !== undefined && header.kid !== key.kid) return null
+  const parts = jwt.split('.')
+  // `dir`: the encrypted key is empty.
+  if (parts.length !== 5 || parts[1] !== '') return null
+  let plaintext: Uint8Array
   try {
-    const { payload } = await jwtDecrypt(jwt, key.cryptoKey ?? key.bytes, {
-      clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      keyManagementAlgorithms: [ALG],
-      contentEncryptionAlgorithms: [ENC[key.line]],
-    })
-    return payload as SessionPayload
+    const [protectedHeader, , iv, ciphertext, tag] = parts as [string, string, string, string, string]
+    const opened = await openJwe(
+      key,
+      encoder.encode(protectedHeader),
+      base64url.decode(iv),
+      base64url.decode(ciphertext),
+      base64url.decode(tag),
+    )
+    if (!opened) return null
+    plaintext = opened
   } catch {
     return null
   }
+  let payload: unknown
+  try {
+    payload = JSON.parse(decoder.decode(plaintext))
+  } catch {
+    return null
+  }
+  return validClaims(payload) ? (payload as SessionPayload) : null
 }
 
 /**
@@ -188,13 +217,86 @@ export async function decryptWith(key: SessionKey, jwt: string): Promise<Session
  * @param maxAgeSeconds Session max age, seconds.
  */
 export async function encryptWith(key: SessionKey, token: SessionPayload, maxAgeSeconds: number): Promise<string> {
+  // Date.now, not the engine's clock: the installed encode, which this stands in for, uses it too.
   const now = Math.floor(Date.now() / 1000)
-  return new EncryptJWT(token as JWTPayload)
-    .setProtectedHeader(key.kid === undefined ? { alg: ALG, enc: ENC[key.line] } : { alg: ALG, enc: ENC[key.line], kid: key.kid })
-    .setIssuedAt(now)
-    .setExpirationTime(now + maxAgeSeconds)
-    .setJti(crypto.randomUUID())
-    .encrypt(key.cryptoKey ?? key.bytes)
+  const header = key.kid === undefined ? { alg: ALG, enc: ENC[key.line] } : { alg: ALG, enc: ENC[key.line], kid: key.kid }
+  const protectedHeader = base64url.encode(JSON.stringify(header))
+  const aad = encoder.encode(protectedHeader)
+  const plaintext = encoder.encode(JSON.stringify({ ...token, iat: now, exp: now + maxAgeSeconds, jti: crypto.randomUUID() }))
+  let iv: Uint8Array<ArrayBuffer>
+  let ciphertext: Uint8Array
+  let tag: Uint8Array
+  if (key.cbc) {
+    iv = crypto.getRandomValues(new Uint8Array(16))
+    ciphertext = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-CBC', iv }, key.cbc.encKey, plaintext))
+    tag = await cbcHmacTag(key.cbc.macKey, aad, iv, ciphertext)
+  } else {
+    iv = crypto.getRandomValues(new Uint8Array(12))
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aad }, key.cryptoKey!, plaintext))
+    ciphertext = sealed.subarray(0, sealed.length - 16)
+    tag = sealed.subarray(sealed.length - 16)
+  }
+  return `${protectedHeader}..${base64url.encode(iv)}.${base64url.encode(ciphertext)}.${base64url.encode(tag)}`
+}
+
+/** The plaintext of a `dir` JWE under `key`, or null when its tag does not verify (RFC 7518 §5.2.2.2, §5.3). */
+async function openJwe(
+  key: SessionKey,
+  aad: Uint8Array<ArrayBuffer>,
+  iv: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+): Promise<Uint8Array | null> {
+  if (key.cbc) {
+    if (iv.length !== 16 || tag.length !== 32) return null
+    const expected = await cbcHmacTag(key.cbc.macKey, aad, iv, ciphertext)
+    if (!constantTimeEqual(expected, tag)) return null
+    return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv: copy(iv) }, key.cbc.encKey, copy(ciphertext)))
+  }
+  if (iv.length !== 12 || tag.length !== 16) return null
+  const sealed = new Uint8Array(ciphertext.length + tag.length)
+  sealed.set(ciphertext)
+  sealed.set(tag, ciphertext.length)
+  return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: copy(iv), additionalData: aad }, key.cryptoKey!, sealed))
+}
+
+/** A256CBC-HS512's tag: the first 32 bytes of HMAC-SHA-512(AAD ‖ IV ‖ ciphertext ‖ AL), AL = the AAD's length in bits, 64-bit big-endian. */
+async function cbcHmacTag(macKey: CryptoKey, aad: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
+  const input = new Uint8Array(aad.length + iv.length + ciphertext.length + 8)
+  input.set(aad)
+  input.set(iv, aad.length)
+  input.set(ciphertext, aad.length + iv.length)
+  new DataView(input.buffer).setBigUint64(input.length - 8, BigInt(aad.length * 8))
+  return new Uint8Array(await crypto.subtle.sign('HMAC', macKey, input)).subarray(0, 32)
+}
+
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  let difference = 0
+  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!
+  return difference === 0
+}
+
+/** An ArrayBuffer-backed copy, as Web Crypto's types want. */
+function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(bytes)
+}
+
+/**
+ * The claim checks jose's `jwtDecrypt` applies for both lines (no issuer, audience or age options
+ * set): a JSON object; `iat`, `nbf`, `exp` numbers when present; not yet valid (`nbf`) or expired
+ * (`exp`) beyond the 15 s clock tolerance is unreadable.
+ */
+function validClaims(payload: unknown): boolean {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return false
+  const claims = payload as Record<string, unknown>
+  const now = Math.floor(Date.now() / 1000)
+  for (const name of ['iat', 'nbf', 'exp'] as const) {
+    if (claims[name] !== undefined && (typeof claims[name] !== 'number' || !Number.isFinite(claims[name]))) return false
+  }
+  if (typeof claims.nbf === 'number' && claims.nbf > now + CLOCK_TOLERANCE_SECONDS) return false
+  if (typeof claims.exp === 'number' && claims.exp <= now - CLOCK_TOLERANCE_SECONDS) return false
+  return true
 }
 
 /** base64url lengths of the JWE tags: 16 bytes (A256GCM), 32 bytes (A256CBC-HS512). */
