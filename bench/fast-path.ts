@@ -24,46 +24,35 @@
  * Everything runs in this Node process on `next/server`'s own `NextRequest` / `NextResponse`, the
  * same for both middlewares. Every loop is bounded in count and in time.
  */
-import { encode, getToken } from 'next-auth/jwt'
+import { getToken } from 'next-auth/jwt'
 import { NextRequest, NextResponse } from 'next/server.js'
 import { createRefreshMiddleware, type RefreshMiddleware, type SessionCodec } from 'next-auth-edge-refresh'
+import {
+  BARE_BLOCK,
+  CYCLED,
+  HIT_BLOCK,
+  HIT_SESSIONS,
+  MISS_BLOCK,
+  PAIRS_PER_ROUND,
+  ROUNDS,
+  requireGc,
+  SECRET,
+  emit,
+  joinedLength,
+  median,
+  pairFigures,
+  round2,
+  round3,
+  sessionCookieHeader,
+  type Pair,
+} from './cognito-sessions'
 
-const SECRET = 'bench-secret-with-enough-entropy-0123456789'
-const NAME = 'next-auth.session-token'
-/** next-auth v4 splits a session JWT above this many characters into `name.0`, `name.1`, … */
-const V4_CHUNK_SIZE = 3933
-/** Sessions on the hit path: well inside the judged cache. */
-const HIT_SESSIONS = 100
-/** The two busy-isolate workloads of issue 15. */
-const CYCLED = [1_000, 3_000] as const
-const ROUNDS = 8
-/** Per round and workload: this many alternating pairs of blocks (bare, then the middleware; the order flips every pair). */
-const PAIRS_PER_ROUND = 4
-const BARE_BLOCK = 200
-const HIT_BLOCK = 2_000
-const MISS_BLOCK = 200
 const HEAP_REQUESTS = 100_000
 const HEAP_SESSIONS = 10_000
 /** Whole-module time budget: rounds stop early past it (the figures then say how many ran). */
 const BUDGET_MS = 70_000
 
-interface Pair {
-  bareUs: number
-  us: number
-  ratio: number
-  cpuRatio: number
-}
-const emit = (line: Record<string, unknown>) => console.log(JSON.stringify(line))
-const round2 = (value: number) => Math.round(value * 100) / 100
-const round3 = (value: number) => Math.round(value * 1000) / 1000
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-const exposedGc = (globalThis as { gc?: () => void }).gc
-if (!exposedGc) throw new Error('run with node --expose-gc (bench/storm.ts does)')
-const gc: () => void = exposedGc
+const gc = requireGc()
 const started = performance.now()
 const overBudget = () => performance.now() - started > BUDGET_MS
 
@@ -87,42 +76,6 @@ const bareMiddleware = async (request: NextRequest) => {
   return NextResponse.next()
 }
 
-/** `n` random base64url characters: token bodies that compress as little as real ones. */
-const randomChars = (n: number) => {
-  const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil((n * 3) / 4)))
-  return Buffer.from(bytes).toString('base64url').slice(0, n)
-}
-
-/**
- * A session as a Cognito sign-in writes it (token sizes as Cognito issues them: access token about
- * 1.1 KB, id token 1.2 KB, refresh token, a JWE, 1.8 KB), valid for an hour, chunked as next-auth
- * chunks it; other cookies beside it.
- */
-async function sessionCookieHeader(i: number): Promise<string> {
-  const jwt = await encode({
-    secret: SECRET,
-    token: {
-      name: `User ${i}`,
-      email: `user-${i}@example.test`,
-      sub: `3f6c2a1e-${String(i).padStart(4, '0')}-4c8e-9a7b-${randomChars(12)}`,
-      access_token: `eyJ${randomChars(1_070)}`,
-      id_token: `eyJ${randomChars(1_160)}`,
-      refresh_token: `eyJ${randomChars(1_780)}`,
-      provider: 'cognito',
-      expires_at: Math.floor(Date.now() / 1000) + 3600,
-    },
-  })
-  const chunks: string[] = []
-  for (let at = 0; at < jwt.length; at += V4_CHUNK_SIZE) chunks.push(jwt.slice(at, at + V4_CHUNK_SIZE))
-  if (chunks.length !== 2) throw new Error(`expected a Cognito-sized session in 2 chunks, got ${jwt.length} characters`)
-  return `theme=dark; _ga=GA1.2.${1000 + i}.1700000000; ${chunks.map((chunk, n) => `${NAME}.${n}=${chunk}`).join('; ')}; locale=en`
-}
-/** Characters of the joined session JWT in a cookie header made by {@link sessionCookieHeader}. */
-const joinedLength = (header: string) =>
-  header
-    .split('; ')
-    .filter((cookie) => cookie.startsWith(`${NAME}.`))
-    .reduce((sum, cookie) => sum + cookie.length - cookie.indexOf('=') - 1, 0)
 const requestFor = (cookie: string, i = 0) =>
   new NextRequest(`http://app.test/page/${i}`, { headers: { cookie, accept: 'text/html', 'sec-fetch-mode': 'navigate' } })
 
@@ -236,21 +189,8 @@ async function ratios(): Promise<void> {
     await pairedRound(pairs.all_miss, refreshMiddleware, pool, MISS_BLOCK, freshAt)
     freshAt += PAIRS_PER_ROUND * MISS_BLOCK
   }
-  const quartiles = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b)
-    return [round3(sorted[Math.floor(sorted.length / 4)]!), round3(sorted[Math.floor((3 * sorted.length) / 4)]!)]
-  }
+  const figures = pairFigures(pairs)
   const ratio = (of: Pair[]) => round3(median(of.map((p) => p.ratio)))
-  const figures = Object.fromEntries(
-    Object.entries(pairs).flatMap(([name, of]) => [
-      [`${name}_us`, round2(median(of.map((p) => p.us)))],
-      // Wall-time ratio (what the targets apply to): the median over the pairs, and the middle half.
-      [`${name}_ratio`, ratio(of)],
-      [`${name}_ratio_iqr`, quartiles(of.map((p) => p.ratio))],
-      // The same in CPU time of this process (all its threads): free of what a busy host's scheduler adds to wall time.
-      [`${name}_ratio_cpu`, round3(median(of.map((p) => p.cpuRatio)))],
-    ]),
-  )
   const all = Object.values(pairs).flat()
   emit({
     bench: 'fast_path',

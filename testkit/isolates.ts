@@ -15,11 +15,11 @@ const bundles = new Map<string, Promise<string>>()
 
 /** Bundles `isolate-entry.ts` as an edge bundle, once per process. */
 export function isolateBundle(): Promise<string> {
-  return edgeBundle('./isolate-entry.ts')
+  return bundleForEdge('./isolate-entry.ts')
 }
 
-/** Bundles one entry of this folder as an edge bundle (as Next.js builds middleware), once per process. */
-function edgeBundle(entry: string): Promise<string> {
+/** Bundles one entry of this folder (a path relative to it) as an edge bundle (as Next.js builds middleware), once per process. */
+export function bundleForEdge(entry: string): Promise<string> {
   const existing = bundles.get(entry)
   if (existing) return existing
   const bundled = build({
@@ -80,7 +80,7 @@ export interface DatabaseIsolate {
  * as its `process.env` (the example reads its configuration there, as on Vercel).
  */
 export async function startDatabaseIsolates(count: number, env: Record<string, string>): Promise<DatabaseIsolate[]> {
-  const code = await edgeBundle('./database-isolate-entry.ts')
+  const code = await bundleForEdge('./database-isolate-entry.ts')
   return Array.from({ length: count }, () => {
     const api = edgeVM(code, env).context.__databaseEdge as typeof globalThis.__databaseEdge
     return {
@@ -92,7 +92,8 @@ export async function startDatabaseIsolates(count: number, env: Record<string, s
 }
 
 /** A fresh EdgeVM with `code` evaluated. Next.js gives edge code a `process.env`; nothing else from Node. */
-function edgeVM(code: string, env: Record<string, string>): EdgeVM {
+/** A new EdgeVM with `code` evaluated; Next.js gives edge code a `process.env` (`env` here), nothing else from Node. */
+export function edgeVM(code: string, env: Record<string, string>): EdgeVM {
   const vm = new EdgeVM({ extend: (context) => Object.assign(context, { process: { env: { ...env, NODE_ENV: 'production' } } }) })
   vm.evaluate(code)
   return vm
