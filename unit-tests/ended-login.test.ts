@@ -28,6 +28,15 @@ describe('endedLoginResponse', () => {
     }
   })
 
+  it("carries the page to come back to in the parameter the app's sign-in page reads", () => {
+    const app = endedLoginSettings({ signInPath: '/login', callbackParam: 'from' })
+    const location = new URL(endedLoginResponse(navigation('/collection?page=2'), app).headers.get('location')!)
+    expect(location.pathname).toBe('/login')
+    expect([...location.searchParams.keys()]).toEqual(['from'])
+    expect(location.searchParams.get('from')).toBe('/collection?page=2')
+    expect(() => endedLoginSettings({ callbackParam: 'from&x=1' })).toThrow(/callbackParam must be a plain query parameter name/)
+  })
+
   it('answers API requests with 401 when asked to, never next-auth’s own routes', () => {
     expect(endedLoginResponse(api('/api/me'), settings).status).toBe(401)
     expect(endedLoginResponse(api('/api/auth/session'), settings).headers.get('x-middleware-next')).toBe('1')

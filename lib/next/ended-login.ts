@@ -4,6 +4,7 @@ import { forwardWithSession, redirectWithSession, withSessionCookies, type Sessi
 import { classifyRequest } from './request-kind'
 import { sameOriginPath, signInUrl } from './sign-in-redirect'
 import { REFRESH_TOKEN_ERROR } from '../types'
+import { RefreshConfigError } from '../errors'
 
 /** The options that decide what a request of an ended login gets; shared by both middlewares. */
 export interface EndedLoginOptions {
@@ -15,6 +16,12 @@ export interface EndedLoginOptions {
   basePath?: string
   /** Where a page navigation goes when the login has ended, same origin (next-auth's `pages.signIn`). Default `${basePath}/signin`. */
   signInPath?: string
+  /**
+   * The query parameter of `signInPath` that carries the page to come back to. Default
+   * `callbackUrl` (next-auth's own pages); an app whose sign-in page reads another (`from`,
+   * `returnTo`) names it here, so that signing in again returns the user where they were.
+   */
+  callbackParam?: string
   /** Answer API requests (`/api/*`, except under `basePath`) of an ended login with 401 instead of passing them on. Default false. */
   unauthorizedApi?: boolean
 }
@@ -23,6 +30,7 @@ export interface EndedLoginOptions {
 export interface EndedLoginSettings {
   basePath: string
   signInPath: string
+  callbackParam: string
   unauthorizedApi: boolean
 }
 
@@ -32,6 +40,7 @@ export function endedLoginSettings(options: EndedLoginOptions): EndedLoginSettin
   return {
     basePath,
     signInPath: sameOriginPath('signInPath', options.signInPath ?? `${basePath}/signin`),
+    callbackParam: queryParameterName(options.callbackParam ?? 'callbackUrl'),
     unauthorizedApi: options.unauthorizedApi ?? false,
   }
 }
@@ -49,7 +58,7 @@ export function endedLoginResponse(request: NextRequest, settings: EndedLoginSet
   const path = request.nextUrl.pathname
   const ownRoute = path === settings.basePath || path.startsWith(`${settings.basePath}/`) || path === settings.signInPath
   if (kind === 'navigation' && !ownRoute) {
-    const location = signInUrl(request, settings.signInPath)
+    const location = signInUrl(request, settings.signInPath, settings.callbackParam)
     return write ? redirectWithSession(location, write) : NextResponse.redirect(location)
   }
   if (kind === 'api' && settings.unauthorizedApi && !ownRoute) {
@@ -57,4 +66,15 @@ export function endedLoginResponse(request: NextRequest, settings: EndedLoginSet
     return write ? withSessionCookies(unauthorized, write) : unauthorized
   }
   return write ? forwardWithSession(request, write) : NextResponse.next()
+}
+
+/** @throws {RefreshConfigError} unless `name` is a plain query parameter name. */
+function queryParameterName(name: string): string {
+  if (!/^[A-Za-z0-9_.~-]+$/.test(name)) {
+    throw new RefreshConfigError(
+      'CONFIG_INVALID_OPTION',
+      `callbackParam must be a plain query parameter name (letters, digits, _ . ~ -), got "${name}"`,
+    )
+  }
+  return name
 }
