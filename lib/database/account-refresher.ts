@@ -145,19 +145,18 @@ export function createAccountRefresher(options: AccountRefresherOptions): Accoun
 
   async function saveSignIn(userId: string, account: SignInAccount & { providerAccountId: string }): Promise<boolean> {
     if (!account.access_token) return false
-    const expiresAt = signInExpiresAt(account, engine.nowSeconds())
     return accounts.saveAccount({
       userId,
       provider: account.provider,
       providerAccountId: account.providerAccountId,
       access_token: account.access_token,
-      expires_at: Math.floor(expiresAt),
+      expires_at: signInExpiresAt(account, engine.nowSeconds()),
       refresh_token: account.refresh_token ?? null,
       id_token: account.id_token ?? null,
     })
   }
 
-  return { refresh, saveSignIn, freshUntil: (expiresAt) => engine.freshUntil({ access_token: '', expires_at: expiresAt }) }
+  return { refresh, saveSignIn, freshUntil: (expiresAt) => engine.freshUntil({ expires_at: expiresAt }) }
 }
 
 function writeFor(account: StoredAccount, outcome: SettledOutcome, previousRefreshToken: string): AccountTokenWrite {

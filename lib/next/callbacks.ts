@@ -120,11 +120,10 @@ export function refreshCallbacks<
 
 /** The sign-in branch: next-auth hands over the provider's tokens once, in `account`. */
 function withSignInTokens(token: SessionPayload, account: SignInAccount, nowSeconds: number): SessionPayload {
-  const expiresAt = signInExpiresAt(account, nowSeconds)
   const next: SessionPayload = {
     ...token,
     access_token: account.access_token,
-    expires_at: Math.floor(expiresAt),
+    expires_at: signInExpiresAt(account, nowSeconds),
     provider: account.provider,
   }
   delete next.error

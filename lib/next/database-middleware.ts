@@ -6,6 +6,7 @@ import { endedLoginResponse, endedLoginSettings, type EndedLoginOptions } from '
 import { commonSettings } from '../refresh/engine'
 import { resolveTiming } from '../refresh/timing'
 import { withinTimeLimit } from '../util/time-limit'
+import { epochSeconds } from '../defaults'
 import { createAccountRefresher, type AccountRefresherOptions, type AccountRefreshResult } from '../database/account-refresher'
 import type { DatabaseSessionAccounts } from '../database/upstash-adapter-accounts'
 import { assertNever } from '../util/assert-never'
@@ -50,7 +51,7 @@ interface Judged {
 export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewareOptions): RefreshMiddleware {
   const refresher = createAccountRefresher(options)
   const { logger, now } = commonSettings(options)
-  const nowSeconds = () => Math.floor(now() / 1000)
+  const nowSeconds = () => epochSeconds(now())
   const accounts = options.accounts
   const endedLogin = endedLoginSettings(options)
   // The same Redis as the store's, under the same budget: a hung adapter read must not hang the request.

@@ -12,6 +12,7 @@ import {
   type StoreOutagePolicy,
 } from './single-flight'
 import { nonNegative, positive, resolveTiming, type RefreshTiming } from './timing'
+import { TimeLimitError, withinTimeLimit } from '../util/time-limit'
 import { memoryStore } from '../stores/memory-store'
 import type { RefreshStore } from '../stores/store'
 import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from '../types'
@@ -123,7 +124,7 @@ export interface RefreshEngine {
   /** What these tokens need now (see {@link decideRefresh}), with the skew that applies to them. */
   decide(tokens: SessionTokens): RefreshDecision
   /** Until when these tokens need nothing, epoch seconds: `expires_at` minus the skew that applies to them. */
-  freshUntil(tokens: SessionTokens): number
+  freshUntil(tokens: Pick<SessionTokens, 'expires_at' | 'issued_at'>): number
   /** The engine's clock in epoch seconds: what every `expires_at` is compared with. */
   nowSeconds(): number
   /** Decides, then refreshes through single flight when the tokens are due. Never throws for provider or store trouble. */
@@ -303,12 +304,9 @@ async function callAndPersist(call: PersistingCall): Promise<LeaderOutcome> {
   const { persistTimeoutMs, unsavedKeepMs } = call
   const outcome = await callProvider(call.provider, call.refreshToken, call.context, call.session)
   if (outcome.reason === 'transient') return outcome
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), persistTimeoutMs)
-  })
-  const saved = await Promise.race([call.persist(outcome, call.refreshToken).catch((error: unknown) => describeError(error)), timeout])
-  clearTimeout(timer)
+  const saved = await withinTimeLimit(call.persist(outcome, call.refreshToken), persistTimeoutMs, 'persist').catch((error: unknown) =>
+    error instanceof TimeLimitError ? ('timeout' as const) : describeError(error),
+  )
   if (saved === true) return outcome
   const why = saved === 'timeout' ? `took longer than ${persistTimeoutMs} ms` : saved === false ? 'was not written' : `failed: ${saved}`
   call.logger.error(

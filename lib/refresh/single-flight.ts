@@ -2,6 +2,7 @@ import { DEFAULTS } from '../defaults'
 import { assertNever } from '../util/assert-never'
 import { setBounded } from '../util/bounded-map'
 import { describeError } from '../errors'
+import { withinTimeLimit } from '../util/time-limit'
 import { LeaseKeeper } from './lease-keeper'
 import type { Sealer, StoredResult } from './sealing'
 import type { RefreshTiming } from './timing'
@@ -653,30 +654,13 @@ class SingleFlightCoordinator implements SingleFlight {
     return false
   }
 
-  /** One store round trip within `storeTimeoutMs`; never throws. */
-  private guarded<T>(operation: () => Promise<T>): Promise<StoreCall<T>> {
-    return new Promise<StoreCall<T>>((resolve) => {
-      const timer = setTimeout(
-        () => resolve({ ok: false, error: `${this.store.kind} store answered slower than ${this.timing.storeTimeoutMs} ms` }),
-        this.timing.storeTimeoutMs,
-      )
-      let pending: Promise<T>
-      try {
-        pending = operation()
-      } catch (error) {
-        pending = Promise.reject(error instanceof Error ? error : new Error(String(error)))
-      }
-      pending.then(
-        (value) => {
-          clearTimeout(timer)
-          resolve({ ok: true, value })
-        },
-        (error: unknown) => {
-          clearTimeout(timer)
-          resolve({ ok: false, error: describeError(error) })
-        },
-      )
-    })
+  /** One store round trip within `storeTimeoutMs`; never throws (a store method that throws at once included). */
+  private async guarded<T>(operation: () => Promise<T>): Promise<StoreCall<T>> {
+    try {
+      return { ok: true, value: await withinTimeLimit(operation(), this.timing.storeTimeoutMs, `${this.store.kind} store`) }
+    } catch (error) {
+      return { ok: false, error: describeError(error) }
+    }
   }
 
   private warnOutage(error: string): void {
