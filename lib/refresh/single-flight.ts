@@ -2,7 +2,7 @@ import { DEFAULTS } from '../defaults'
 import { assertNever } from '../util/assert-never'
 import { setBounded } from '../util/bounded-map'
 import { describeError } from '../errors'
-import { withinTimeLimit } from '../util/time-limit'
+import { TimeLimitError, withinTimeLimit } from '../util/time-limit'
 import { LeaseKeeper } from './lease-keeper'
 import type { Sealer, StoredResult } from './sealing'
 import type { RefreshTiming } from './timing'
@@ -659,7 +659,11 @@ class SingleFlightCoordinator implements SingleFlight {
     try {
       return { ok: true, value: await withinTimeLimit(operation(), this.timing.storeTimeoutMs, `${this.store.kind} store`) }
     } catch (error) {
-      return { ok: false, error: describeError(error) }
+      const slow = error instanceof TimeLimitError
+      return {
+        ok: false,
+        error: slow ? `${this.store.kind} store answered slower than ${this.timing.storeTimeoutMs} ms` : describeError(error),
+      }
     }
   }
 
