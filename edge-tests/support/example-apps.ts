@@ -7,7 +7,18 @@
  * path. {@link installExample} checks that the installed package is a plain copy of the tarball.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { cpSync, createWriteStream, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  createWriteStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { ARTIFACTS, ROOT, startNextServer } from '../../testkit/next-app'
 
@@ -143,20 +154,34 @@ function installedVersion(dir: string, name: string): string {
   return manifest.version
 }
 
-/**
- * Copies `examples/<name>` to `<workDir>/<name>` (without node_modules, .next, …), points its
- * `next-auth-edge-refresh` dependency at the tarball and runs `npm install`.
- */
-export async function installExample(name: string, tarball: string, workDir: string): Promise<InstalledExample> {
+/** Copies `examples/<name>` to `<workDir>/<name>`, without node_modules, .next, … (and the lockfile unless `keep` names it). */
+function copyExample(name: string, workDir: string, keep: ReadonlySet<string> = new Set()): string {
   const source = join(EXAMPLES_DIR, name)
   const dir = join(workDir, name)
   cpSync(source, dir, {
     recursive: true,
     filter: (path) => {
       const parts = relative(source, path).split(sep)
-      return !parts.some((part) => NOT_COPIED.has(part) || part.endsWith('.tsbuildinfo'))
+      return !parts.some((part) => (NOT_COPIED.has(part) && !keep.has(part)) || part.endsWith('.tsbuildinfo'))
     },
   })
+  return dir
+}
+
+/** Checks that the installed package is a plain copy of the tarball, not a link back into the repository. */
+function expectTarballCopy(dir: string, workDir: string): void {
+  const installed = join(dir, 'node_modules', 'next-auth-edge-refresh')
+  if (lstatSync(installed).isSymbolicLink() || !realpathSync(installed).startsWith(`${realpathSync(workDir)}${sep}`)) {
+    throw new Error(`next-auth-edge-refresh in ${dir} is not a copy of the packed tarball: ${realpathSync(installed)}`)
+  }
+}
+
+/**
+ * Copies `examples/<name>` to `<workDir>/<name>` (without node_modules, .next, …), points its
+ * `next-auth-edge-refresh` dependency at the tarball and runs `npm install`.
+ */
+export async function installExample(name: string, tarball: string, workDir: string): Promise<InstalledExample> {
+  const dir = copyExample(name, workDir)
   const manifestPath = join(dir, 'package.json')
   const manifest: { dependencies?: Record<string, string> } = JSON.parse(readFileSync(manifestPath, 'utf8'))
   if (!manifest.dependencies?.['next-auth-edge-refresh'])
@@ -179,10 +204,7 @@ export async function installExample(name: string, tarball: string, workDir: str
   }
 
   // A plain copy of the tarball, not a link back into the repository.
-  const installed = join(dir, 'node_modules', 'next-auth-edge-refresh')
-  if (lstatSync(installed).isSymbolicLink() || !realpathSync(installed).startsWith(`${realpathSync(workDir)}${sep}`)) {
-    throw new Error(`next-auth-edge-refresh in ${dir} is not a copy of the packed tarball: ${realpathSync(installed)}`)
-  }
+  expectTarballCopy(dir, workDir)
   return {
     name,
     dir,
@@ -192,6 +214,137 @@ export async function installExample(name: string, tarball: string, workDir: str
       'next-auth-edge-refresh': installedVersion(dir, 'next-auth-edge-refresh'),
     },
     installMs: result.durationMs,
+  }
+}
+
+/** Packages whose versions an app's lockfile fixes and the package shares with Auth.js. */
+export const SHARED_DEPENDENCIES = ['jose', 'oauth4webapi'] as const
+export type SharedDependency = (typeof SHARED_DEPENDENCIES)[number]
+
+/** An example installed the way a user adds the package to an existing app. */
+export interface AdoptedExample extends InstalledExample {
+  /** Versions of {@link SHARED_DEPENDENCIES} in the committed lockfile. */
+  locked: Record<SharedDependency, string>
+  /** The same, as installed after `npm install <tarball>` (node_modules/<name>/package.json). */
+  afterAdoption: Record<SharedDependency, string>
+  /** Copies of {@link SHARED_DEPENDENCIES} nested under node_modules/next-auth-edge-refresh/node_modules. */
+  nested: string[]
+  /** Lockfile entries (path → version) other than next-auth-edge-refresh's that the adoption changed, added or removed. */
+  lockfileChanges: string[]
+  /** `npm install <tarball>` output lines that are warnings. */
+  npmWarnings: string[]
+  ciMs: number
+  adoptMs: number
+}
+
+type LockfileEntries = Record<string, { version?: string }>
+
+function lockfileEntries(dir: string): LockfileEntries {
+  const lockfile: unknown = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'))
+  if (typeof lockfile !== 'object' || lockfile === null || !('packages' in lockfile) || typeof lockfile.packages !== 'object')
+    throw new Error(`${dir}/package-lock.json has no packages (lockfileVersion 3 expected)`)
+  return lockfile.packages as LockfileEntries
+}
+
+/**
+ * An existing app adopting the package, as a user would: `examples/<name>` (whose package.json does
+ * not list the package) copied with its committed package-lock.json, `npm ci`, then
+ * `npm install <tarball>`. Reports what the adoption did to the app's own dependencies.
+ */
+export async function adoptIntoExample(name: string, tarball: string, workDir: string): Promise<AdoptedExample> {
+  if (!existsSync(join(EXAMPLES_DIR, name, 'package-lock.json')))
+    throw new Error(
+      `examples/${name}/package-lock.json is missing: generate it without next-auth-edge-refresh (see examples/${name}/README.md)`,
+    )
+  const dir = copyExample(name, workDir, new Set(['package-lock.json']))
+  const before = lockfileEntries(dir)
+  const locked = Object.fromEntries(
+    SHARED_DEPENDENCIES.map((dependency) => {
+      const version = before[`node_modules/${dependency}`]?.version
+      if (!version) throw new Error(`examples/${name}/package-lock.json does not lock ${dependency}`)
+      return [dependency, version]
+    }),
+  ) as Record<SharedDependency, string>
+
+  const npmOptions = { cwd: dir, env: cleanEnv(), timeoutMs: INSTALL_TIMEOUT_MS }
+  const ci = await run('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], { ...npmOptions, log: `${name}-npm-ci` })
+  if (ci.code !== 0)
+    throw new Error(
+      `npm ci of the example ${name} in ${dir} failed (${ci.code}); see artifacts/examples/${name}-npm-ci.log:\n${tail(ci.output)}`,
+    )
+  const adopt = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], {
+    ...npmOptions,
+    log: `${name}-npm-install-package`,
+  })
+  if (adopt.code !== 0) {
+    throw new Error(
+      `npm install <tarball> in the example ${name} failed (${adopt.code}); see artifacts/examples/${name}-npm-install-package.log:\n${tail(adopt.output)}`,
+    )
+  }
+  expectTarballCopy(dir, workDir)
+
+  const after = lockfileEntries(dir)
+  const lockfileChanges: string[] = []
+  for (const path of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (path === '' || path === 'node_modules/next-auth-edge-refresh') continue
+    const was = before[path]?.version
+    const now = after[path]?.version
+    if (was !== now) lockfileChanges.push(`${path}: ${was ?? '(absent)'} -> ${now ?? '(absent)'}`)
+  }
+  const packageModules = join(dir, 'node_modules', 'next-auth-edge-refresh', 'node_modules')
+  return {
+    name,
+    dir,
+    versions: {
+      next: installedVersion(dir, 'next'),
+      'next-auth': installedVersion(dir, 'next-auth'),
+      'next-auth-edge-refresh': installedVersion(dir, 'next-auth-edge-refresh'),
+    },
+    installMs: ci.durationMs + adopt.durationMs,
+    locked,
+    afterAdoption: Object.fromEntries(SHARED_DEPENDENCIES.map((dependency) => [dependency, installedVersion(dir, dependency)])) as Record<
+      SharedDependency,
+      string
+    >,
+    nested: SHARED_DEPENDENCIES.filter((dependency) => existsSync(join(packageModules, dependency))),
+    lockfileChanges,
+    npmWarnings: adopt.output.split('\n').filter((line) => /^npm (warn|WARN)\b/.test(line)),
+    ciMs: ci.durationMs,
+    adoptMs: adopt.durationMs,
+  }
+}
+
+/**
+ * Adds a page whose client component imports the package's server entry, runs `next build` and
+ * removes the page again. Leaves `.next` of a failed build behind: run it after the example's
+ * other steps.
+ */
+export async function buildWithServerEntryInClient(example: InstalledExample, env: Record<string, string>): Promise<ChildResult> {
+  const probe = join(example.dir, 'app', 'server-entry-in-client')
+  mkdirSync(probe, { recursive: true })
+  writeFileSync(
+    join(probe, 'client-probe.tsx'),
+    [
+      "'use client'",
+      '',
+      "import { createRefreshMiddleware } from 'next-auth-edge-refresh'",
+      '',
+      'export function ClientProbe() {',
+      '  return <p>{typeof createRefreshMiddleware}</p>',
+      '}',
+      '',
+    ].join('\n'),
+  )
+  writeFileSync(
+    join(probe, 'page.tsx'),
+    ["import { ClientProbe } from './client-probe'", '', 'export default function Page() {', '  return <ClientProbe />', '}', ''].join(
+      '\n',
+    ),
+  )
+  try {
+    return await buildExample(example, env, 'next-build-server-entry-in-client')
+  } finally {
+    rmSync(probe, { recursive: true, force: true })
   }
 }
 
@@ -210,13 +363,18 @@ function nextBin(example: InstalledExample): string {
 }
 
 /** `next build` in the copy, with `env` (the app's variables as the build sees them). */
-export function buildExample(example: InstalledExample, env: Record<string, string>): Promise<ChildResult> {
+export function buildExample(example: InstalledExample, env: Record<string, string>, log = 'next-build'): Promise<ChildResult> {
   return run(process.execPath, [nextBin(example), 'build'], {
     cwd: example.dir,
-    env: cleanEnv({ NODE_ENV: 'production', ...env }),
+    env: buildEnv(env),
     timeoutMs: BUILD_TIMEOUT_MS,
-    log: `${example.name}-next-build`,
+    log: `${example.name}-${log}`,
   })
+}
+
+/** The whole environment `next build` runs with, given the app's variables. */
+export function buildEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return cleanEnv({ NODE_ENV: 'production', ...env })
 }
 
 /** A running `next start` of an example. */

@@ -1,7 +1,11 @@
-/** Auth.js v5: a generic OpenID Connect provider, tokens kept by refreshCallbacks. */
-import NextAuth from 'next-auth'
+/**
+ * Auth.js v5: a generic OpenID Connect provider, tokens kept by refreshCallbacks. The configuration
+ * is a function (Auth.js's lazy form) and has no `secret` (Auth.js reads AUTH_SECRET itself), so
+ * nothing reads the environment at import: `next build` runs without it.
+ */
+import NextAuth, { type NextAuthConfig } from 'next-auth'
 import { refreshCallbacks, type RefreshedSessionFields } from 'next-auth-edge-refresh'
-import { clientId, clientSecret, issuer, refreshOptions, secret } from './refresh-options'
+import { oidcClient, refreshOptions } from './refresh-options'
 
 declare module 'next-auth' {
   /** `error` and `expiresAt` come from refreshCallbacks; `accessToken` and the rest from the session callback below. */
@@ -11,43 +15,50 @@ declare module 'next-auth' {
   }
 }
 
-export const { handlers, auth, signIn } = NextAuth({
-  secret,
-  basePath: '/auth',
-  trustHost: true,
-  providers: [
-    {
-      id: 'oidc',
-      name: 'OpenID Connect',
-      type: 'oidc',
-      issuer,
-      clientId,
-      clientSecret,
-      // offline_access asks for a refresh token; most providers grant it only with prompt=consent.
-      authorization: { params: { scope: 'openid offline_access profile email', prompt: 'consent' } },
-      checks: ['pkce', 'state'],
-    },
-  ],
-  session: { strategy: 'jwt' },
-  pages: { signIn: '/signin' },
-  callbacks: {
-    ...refreshCallbacks(refreshOptions, {
-      // The app's own callbacks run after the refresh's: `token` already holds fresh tokens.
-      jwt({ token, account }) {
-        if (account) token.signed_in_at = Math.floor(Date.now() / 1000)
-        return token
-      },
-      session({ session, token }) {
-        // The session JWT's fields are `unknown` to next-auth: narrow them, no cast.
-        if (typeof token.access_token === 'string') session.accessToken = token.access_token
-        if (typeof token.id_token === 'string') session.idToken = token.id_token
-        if (typeof token.signed_in_at === 'number') session.signedInAt = token.signed_in_at
-        return session
-      },
-    }),
-    authorized({ auth, request }) {
-      // The session endpoint answers signed-out visitors itself (with null).
-      return !!auth || request.nextUrl.pathname === '/auth/session'
-    },
+/** Made once (module scope), with the options as a function: read on first use. */
+const refresh = refreshCallbacks(refreshOptions, {
+  // The app's own callbacks run after the refresh's: `token` already holds fresh tokens.
+  jwt({ token, account }) {
+    if (account) token.signed_in_at = Math.floor(Date.now() / 1000)
+    return token
+  },
+  session({ session, token }) {
+    // The session JWT's fields are `unknown` to next-auth: narrow them, no cast.
+    if (typeof token.access_token === 'string') session.accessToken = token.access_token
+    if (typeof token.id_token === 'string') session.idToken = token.id_token
+    if (typeof token.signed_in_at === 'number') session.signedInAt = token.signed_in_at
+    return session
   },
 })
+
+function config(): NextAuthConfig {
+  const { issuer, clientId, clientSecret } = oidcClient()
+  return {
+    basePath: '/auth',
+    trustHost: true,
+    providers: [
+      {
+        id: 'oidc',
+        name: 'OpenID Connect',
+        type: 'oidc',
+        issuer,
+        clientId,
+        clientSecret,
+        // offline_access asks for a refresh token; most providers grant it only with prompt=consent.
+        authorization: { params: { scope: 'openid offline_access profile email', prompt: 'consent' } },
+        checks: ['pkce', 'state'],
+      },
+    ],
+    session: { strategy: 'jwt' },
+    pages: { signIn: '/signin' },
+    callbacks: {
+      ...refresh,
+      authorized({ auth, request }) {
+        // The session endpoint answers signed-out visitors itself (with null).
+        return !!auth || request.nextUrl.pathname === '/auth/session'
+      },
+    },
+  }
+}
+
+export const { handlers, auth, signIn } = NextAuth(config)

@@ -8,7 +8,8 @@ import { refreshOptions } from './refresh-options'
 
 export default withRefresh(
   // basePath as in auth.ts; a page navigation whose login has ended goes to the app's sign-in page.
-  createRefreshMiddleware({ ...refreshOptions, basePath: '/auth', signInPath: '/signin' }),
+  // Options as a function: read on the first request, not when `next build` loads this file.
+  createRefreshMiddleware(() => ({ ...refreshOptions(), basePath: '/auth', signInPath: '/signin' })),
   auth,
 )
 

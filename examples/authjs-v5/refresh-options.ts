@@ -1,20 +1,35 @@
 /**
- * What the refresh middleware (Edge runtime) and next-auth's callbacks (Node runtime) share: the
- * secret, the provider, the store. With the other root files (auth.ts, middleware.ts), the only
- * place that reads the environment; variables are named literally, as the Edge runtime wants.
+ * The environment, read on first use (a request), never at import: `next build` needs no secret
+ * and no provider settings. What the refresh middleware (Edge runtime) and Auth.js's callbacks
+ * (Node runtime) share: the secret, the provider, the store. With the other root files (auth.ts,
+ * middleware.ts), the only place that reads the environment; variables are named literally, as
+ * the Edge runtime wants.
  */
 import { Redis } from '@upstash/redis'
-import { memoryStore, oidc, upstashStore, type RefreshEngineOptions, type RefreshStore } from 'next-auth-edge-refresh'
+import { memoryStore, oidc, upstashStore, type RefreshOptions, type RefreshStore } from 'next-auth-edge-refresh'
 
 function required(name: string, value: string | undefined): string {
   if (!value) throw new Error(`${name} is not set (see README.md)`)
   return value
 }
 
-export const issuer = required('OIDC_ISSUER', process.env.OIDC_ISSUER)
-export const clientId = required('OIDC_CLIENT_ID', process.env.OIDC_CLIENT_ID)
-export const clientSecret = required('OIDC_CLIENT_SECRET', process.env.OIDC_CLIENT_SECRET)
-export const secret = required('AUTH_SECRET', process.env.AUTH_SECRET)
+/** The confidential client at the OpenID provider. */
+export interface OidcClient {
+  issuer: string
+  clientId: string
+  clientSecret: string
+}
+
+let client: OidcClient | undefined
+
+export function oidcClient(): OidcClient {
+  client ??= {
+    issuer: required('OIDC_ISSUER', process.env.OIDC_ISSUER),
+    clientId: required('OIDC_CLIENT_ID', process.env.OIDC_CLIENT_ID),
+    clientSecret: required('OIDC_CLIENT_SECRET', process.env.OIDC_CLIENT_SECRET),
+  }
+  return client
+}
 
 /** Upstash Redis when configured (shared by every isolate and server), else one isolate's memory. */
 function store(): RefreshStore {
@@ -27,9 +42,16 @@ function store(): RefreshStore {
     : memoryStore()
 }
 
-export const refreshOptions: RefreshEngineOptions = {
-  secret,
-  // Keyed by the next-auth provider id (`oidc` in auth.ts).
-  providers: { oidc: oidc({ issuer, clientId, clientSecret }) },
-  store: store(),
+let options: RefreshOptions | undefined
+
+/** Called by the package on its first request (middleware, callbacks), not before. */
+export function refreshOptions(): RefreshOptions {
+  options ??= {
+    // Auth.js's own secret (Auth.js reads AUTH_SECRET itself); the refresh layer uses the same one.
+    secret: required('AUTH_SECRET', process.env.AUTH_SECRET),
+    // Keyed by the next-auth provider id (`oidc` in auth.ts).
+    providers: { oidc: oidc(oidcClient()) },
+    store: store(),
+  }
+  return options
 }

@@ -3,9 +3,10 @@
  * to the account in Upstash, whose tokens are refreshed (once across every isolate) and saved there
  * before the request reaches the page or route handler.
  */
-import { createDatabaseRefreshMiddleware } from 'next-auth-edge-refresh'
+import { createDatabaseRefreshMiddleware } from 'next-auth-edge-refresh/database'
 import { refreshOptions } from './refresh-options'
 
+// Options as a function: read on the first request, not when `next build` loads this file.
 export const middleware = createDatabaseRefreshMiddleware(refreshOptions)
 
 export const config = {

@@ -4,12 +4,14 @@
  */
 import { withAuth } from 'next-auth/middleware'
 import { createRefreshMiddleware, withRefresh } from 'next-auth-edge-refresh'
-import { refreshOptions, secret } from './refresh-options'
+import { refreshOptions } from './refresh-options'
 
 export default withRefresh(
-  // A page navigation whose login has ended goes to the same sign-in page as withAuth's.
-  createRefreshMiddleware({ ...refreshOptions, signInPath: '/signin' }),
-  withAuth({ secret, pages: { signIn: '/signin' } }),
+  // A page navigation whose login has ended goes to the same sign-in page as withAuth's. Options as
+  // a function: read on the first request, not when `next build` loads this file.
+  createRefreshMiddleware(() => ({ ...refreshOptions(), signInPath: '/signin' })),
+  // withAuth reads NEXTAUTH_SECRET itself, per request.
+  withAuth({ pages: { signIn: '/signin' } }),
 )
 
 export const config = {

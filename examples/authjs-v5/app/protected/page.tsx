@@ -1,5 +1,5 @@
 import { auth } from '@/auth'
-import { issuer } from '@/refresh-options'
+import { oidcClient } from '@/refresh-options'
 import { fetchUserinfo } from './userinfo'
 
 /**
@@ -8,7 +8,7 @@ import { fetchUserinfo } from './userinfo'
  */
 export default async function ProtectedPage() {
   const session = await auth()
-  const userinfo = session?.accessToken ? await fetchUserinfo(issuer, session.accessToken) : { status: 0, sub: '' }
+  const userinfo = session?.accessToken ? await fetchUserinfo(oidcClient().issuer, session.accessToken) : { status: 0, sub: '' }
   return (
     <main
       data-testid="protected"

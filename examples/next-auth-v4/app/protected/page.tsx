@@ -1,6 +1,6 @@
 import { getServerSession } from 'next-auth'
 import { authOptions } from '@/auth'
-import { issuer } from '@/refresh-options'
+import { oidcClient } from '@/refresh-options'
 import { fetchUserinfo } from './userinfo'
 
 /**
@@ -8,8 +8,8 @@ import { fetchUserinfo } from './userinfo'
  * (auth.ts); the middleware has refreshed it for this very request when it was due.
  */
 export default async function ProtectedPage() {
-  const session = await getServerSession(authOptions)
-  const userinfo = session?.accessToken ? await fetchUserinfo(issuer, session.accessToken) : { status: 0, sub: '' }
+  const session = await getServerSession(authOptions())
+  const userinfo = session?.accessToken ? await fetchUserinfo(oidcClient().issuer, session.accessToken) : { status: 0, sub: '' }
   return (
     <main
       data-testid="protected"
