@@ -1,19 +1,29 @@
 // @vitest-environment node
 /**
- * The two example apps (examples/next-auth-v4: next-auth v4 + Next 15; examples/authjs-v5: Auth.js
- * v5 + Next 16) as real consumers of the published package:
+ * The example apps as real consumers of the published package (examples/next-auth-v4: next-auth
+ * v4 + Next 15; examples/authjs-v5: Auth.js v5 + Next 16; examples/authjs-plain-gate: an existing
+ * Auth.js 5.0.0-beta.29 + Next 15.3 app adopting the package):
  *
  * 1. `npm pack` of lib/, each app copied to a temporary directory outside the repository and
- *    installed with the tarball as its `next-auth-edge-refresh`.
+ *    installed with the tarball as its `next-auth-edge-refresh`. The plain-gate app is installed
+ *    as a user adds the package to an app: `npm ci` from its committed lockfile (jose 6.0.x,
+ *    oauth4webapi 3.5.x, made without the package), then `npm install <tarball>`; the app's locked
+ *    versions stay, and npm warns about nothing of ours.
  * 2. Strict `tsc --noEmit` in the copy, and no `any`, `@ts-ignore`, `@ts-expect-error` or `as`
  *    cast in the wiring files.
- * 3. `next build`, with no warning about this package or its dependencies (except the documented
- *    ones in {@link ALLOWED_BUILD_WARNINGS}).
+ * 3. `next build` with no secret and no provider settings in the environment (the apps read them
+ *    on first request), with no warning about this package or its dependencies (except the
+ *    documented ones in {@link ALLOWED_BUILD_WARNINGS}).
  * 4. Per store (memory, then Upstash via a real redis-server behind the REST protocol): `next start`
  *    with a fresh oidc-provider (8-second access tokens, rotating refresh tokens, reuse revokes),
  *    and headless Chromium: the app's own gate, sign-in through the provider's pages, the access
  *    token used by the page, one refresh after the expiry, then a storm of 10 page + 10 session
  *    requests with one expired cookie: one refresh, no reuse, no error, no 5xx.
+ * 5. The plain-gate app on `next start` with a local provider and minted session cookies: a refresh
+ *    with the app's own jose/oauth4webapi, and an ended login sent to the app's own
+ *    `/login?from=%2Fprotected`.
+ * 6. A client component importing the server entry fails `next build` with the package's message:
+ *    with webpack (Next 15, plain-gate app) and Turbopack (Next 16, authjs-v5 app).
  *
  * Each app × store prints one JSON line of figures (`[examples] {...}`).
  */
@@ -21,6 +31,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { encode as encodeAuthjs } from 'next-auth-v5/jwt'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findFreePort } from '../testkit/http-json'
@@ -28,8 +39,11 @@ import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider
 import { providerHooks, type RefreshStats } from '../testkit/provider-hooks'
 import { loginAtProvider } from '../testkit/provider-login'
 import {
+  adoptIntoExample,
   blocksNaming,
+  buildEnv,
   buildExample,
+  buildWithServerEntryInClient,
   EXAMPLES_DIR,
   installExample,
   packLib,
@@ -39,6 +53,7 @@ import {
   warningLines,
   withoutAliases,
   withoutComments,
+  type AdoptedExample,
   type ExampleServer,
   type InstalledExample,
 } from './support/example-apps'
@@ -80,6 +95,19 @@ const APPS: ExampleApp[] = [
 ]
 
 /**
+ * The app that adopts the package (examples/authjs-plain-gate): not in {@link APPS}, whose journeys
+ * need withAuth / Auth.js `authorized` gates and a sign-in page at /signin.
+ */
+const PLAIN_GATE = {
+  name: 'authjs-plain-gate',
+  wiringFiles: ['middleware.ts', 'auth.ts', 'refresh-options.ts', 'app/api/auth/[...nextauth]/route.ts', 'app/session-watcher.tsx'],
+  /** What its committed lockfile must keep through the adoption. */
+  lockedMajorMinor: { jose: '6.0.', oauth4webapi: '3.5.' },
+  /** Auth.js v5's session cookie on http; its JWE salt is the cookie name. */
+  sessionCookie: 'authjs.session-token',
+} as const
+
+/**
  * `next build` warnings that name a watched package and are known, with why they stay. Each block
  * of build output that names a watched package must match one of these for its app.
  */
@@ -90,20 +118,30 @@ const ALLOWED_BUILD_WARNINGS: ReadonlyArray<{ app: ExampleApp['name']; pattern: 
 ]
 
 /**
- * Values `next build` runs with: it evaluates route modules, which read the environment. They are
- * placeholders on purpose: the servers below start with other values, so a value inlined at build
- * time would break sign-in.
+ * The app variables `next build` runs with: none of the apps' own. `next build` evaluates route
+ * modules and middleware; the examples read their environment on the first request, so a build (a
+ * Docker image, a CI step) needs no secret and no provider settings.
  */
-const BUILD_ENV = {
-  OIDC_ISSUER: 'https://issuer.build.invalid',
-  OIDC_CLIENT_ID: 'build-placeholder',
-  OIDC_CLIENT_SECRET: 'build-placeholder',
-  NEXTAUTH_SECRET: 'build-placeholder',
-  AUTH_SECRET: 'build-placeholder',
+const BUILD_ENV: Record<string, string> = {
   // The lockfile npm writes here lists the @next/swc binaries of this platform only; Next 15 would
   // try to fetch the others from the registry during the build to "patch" it.
   NEXT_IGNORE_INCORRECT_LOCKFILE: '1',
-} as const
+}
+
+/** Variables the apps read at run time, which no build may see. */
+const RUNTIME_ONLY = /SECRET|^AUTH_|^NEXTAUTH_|^OIDC_|^UPSTASH_/
+
+/** Fails when the environment `next build` gets names a secret or an app setting. */
+function expectNoSecretInBuildEnv(): void {
+  const names = Object.keys(buildEnv(BUILD_ENV))
+  expect(
+    names.filter((name) => RUNTIME_ONLY.test(name)),
+    'variables next build would see',
+  ).toEqual([])
+}
+
+/** The package's message when a client bundle imports its server entry. */
+const SERVER_ONLY_MESSAGE = 'next-auth-edge-refresh is server-only'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -112,6 +150,7 @@ let redis: RedisRestServer | undefined
 let browser: Browser | undefined
 let tarball: string
 const installs = new Map<string, Promise<InstalledExample>>()
+let adoption: Promise<AdoptedExample> | undefined
 const built = new Set<string>()
 /** Servers, providers and contexts of a run that failed before stopping them. */
 const leftovers = new Set<() => Promise<unknown>>()
@@ -128,6 +167,8 @@ beforeAll(async () => {
     install.catch(() => undefined)
     installs.set(app.name, install)
   }
+  adoption = adoptIntoExample(PLAIN_GATE.name, tarball, workDir)
+  adoption.catch(() => undefined)
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
 }, 180_000)
 
@@ -136,9 +177,46 @@ afterAll(async () => {
   await browser?.close().catch(() => undefined)
   await redis?.stop().catch(() => undefined)
   // Let pending installs settle before removing their directories.
-  await Promise.allSettled(installs.values())
+  await Promise.allSettled([...installs.values(), ...(adoption ? [adoption] : [])])
   if (workDir) rmSync(workDir, { recursive: true, force: true })
 }, 60_000)
+
+/** Checks the files that wire the package in: no `any`, no suppression, no cast. */
+function expectCleanWiring(name: string, files: readonly string[]): void {
+  for (const file of files) {
+    const code = withoutComments(readFileSync(join(EXAMPLES_DIR, name, file), 'utf8'))
+    expect(code, `${name}/${file}: any`).not.toMatch(/\bany\b/)
+    expect(code, `${name}/${file}: @ts-ignore`).not.toContain('@ts-ignore')
+    expect(code, `${name}/${file}: @ts-expect-error`).not.toContain('@ts-expect-error')
+    expect(withoutAliases(code), `${name}/${file}: as cast`).not.toMatch(/ as /)
+  }
+}
+
+/** `next build` with no app variables: succeeds, and no output block names a watched package (but the allowed ones). */
+async function expectCleanBuild(example: InstalledExample, name: string): Promise<void> {
+  expectNoSecretInBuildEnv()
+  const result = await buildExample(example, BUILD_ENV)
+  expect(result.code, `next build of ${name} with no secret in the environment:\n${tail(result.output, 60)}`).toBe(0)
+  const named = blocksNaming(result.output, WATCHED_PACKAGES)
+  const allowed = ALLOWED_BUILD_WARNINGS.filter((entry) => entry.app === name)
+  const unexpected = named.filter((block) => !allowed.some((entry) => entry.pattern.test(block)))
+  console.log(
+    `[examples] ${JSON.stringify({ example: name, step: 'next build', secretInEnv: false, buildMs: result.durationMs, warningLines: warningLines(result.output), allowListed: named.length - unexpected.length })}`,
+  )
+  expect(unexpected, 'next build output naming a watched package').toEqual([])
+}
+
+/** A client component importing the server entry: `next build` fails, with the package's message. */
+async function expectServerEntryRefused(example: InstalledExample, name: string, bundler: 'webpack' | 'Turbopack'): Promise<void> {
+  const result = await buildWithServerEntryInClient(example, BUILD_ENV)
+  const usedTurbopack = /\(Turbopack\)|--turbopack|Turbopack build/i.test(result.output)
+  console.log(
+    `[examples] ${JSON.stringify({ example: name, step: 'next build, client component importing the server entry', bundler: usedTurbopack ? 'Turbopack' : 'webpack', exitCode: result.code, buildMs: result.durationMs })}`,
+  )
+  expect(usedTurbopack, `next build of ${name} used ${bundler}:\n${tail(result.output, 20)}`).toBe(bundler === 'Turbopack')
+  expect(result.code, `next build of ${name} with the server entry in a client component:\n${tail(result.output, 40)}`).not.toBe(0)
+  expect(result.output, `next build output of ${name}`).toContain(SERVER_ONLY_MESSAGE)
+}
 
 /** The provider's refresh counters. */
 function providerStats(provider: LocalProvider): Promise<RefreshStats> {
@@ -482,26 +560,11 @@ for (const app of APPS) {
       const result = await typecheckExample(example)
       expect(result.code, `tsc --noEmit in ${example.dir}:\n${tail(result.output)}`).toBe(0)
       expect(result.output).not.toMatch(/error TS\d+/)
-      for (const file of app.wiringFiles) {
-        const code = withoutComments(readFileSync(join(EXAMPLES_DIR, app.name, file), 'utf8'))
-        expect(code, `${app.name}/${file}: any`).not.toMatch(/\bany\b/)
-        expect(code, `${app.name}/${file}: @ts-ignore`).not.toContain('@ts-ignore')
-        expect(code, `${app.name}/${file}: @ts-expect-error`).not.toContain('@ts-expect-error')
-        expect(withoutAliases(code), `${app.name}/${file}: as cast`).not.toMatch(/ as /)
-      }
+      expectCleanWiring(app.name, app.wiringFiles)
     }, 120_000)
 
-    it(`next build succeeds, with no warning about ${WATCHED_PACKAGES.join(', ')}`, async () => {
-      const example = await installed()
-      const result = await buildExample(example, BUILD_ENV)
-      expect(result.code, `next build of ${app.name}:\n${tail(result.output, 60)}`).toBe(0)
-      const named = blocksNaming(result.output, WATCHED_PACKAGES)
-      const allowed = ALLOWED_BUILD_WARNINGS.filter((entry) => entry.app === app.name)
-      const unexpected = named.filter((block) => !allowed.some((entry) => entry.pattern.test(block)))
-      console.log(
-        `[examples] ${JSON.stringify({ example: app.name, step: 'next build', buildMs: result.durationMs, warningLines: warningLines(result.output), allowListed: named.length - unexpected.length })}`,
-      )
-      expect(unexpected, 'next build output naming a watched package').toEqual([])
+    it(`next build succeeds with no secret in the environment, with no warning about ${WATCHED_PACKAGES.join(', ')}`, async () => {
+      await expectCleanBuild(await installed(), app.name)
       built.add(app.name)
     }, 360_000)
 
@@ -512,5 +575,190 @@ for (const app of APPS) {
         console.log(`[examples] ${JSON.stringify(figures)}`)
       }, 150_000)
     }
+
+    if (app.name === 'authjs-v5') {
+      // Last: the failed build leaves this copy's .next unusable.
+      it('Turbopack (Next 16): a client component importing the server entry fails next build with the package message', async () => {
+        await expectServerEntryRefused(await installed(), app.name, 'Turbopack')
+      }, 360_000)
+    }
   })
 }
+
+describe(`examples/${PLAIN_GATE.name}: an Auth.js 5.0.0-beta.29 + Next 15.3 app adopting the package`, () => {
+  const adopted = async (): Promise<AdoptedExample> => {
+    if (!adoption) throw new Error('beforeAll did not start the install')
+    return adoption
+  }
+  let builtPlain = false
+
+  it('npm ci from its lockfile, then npm install <tarball>: jose and oauth4webapi keep their locked versions, npm warns about nothing of ours', async () => {
+    const example = await adopted()
+    console.log(
+      `[examples] ${JSON.stringify({ example: PLAIN_GATE.name, step: 'npm ci + npm install <tarball>', ciMs: example.ciMs, adoptMs: example.adoptMs, versions: example.versions, locked: example.locked, afterAdoption: example.afterAdoption, nested: example.nested, lockfileChanges: example.lockfileChanges, npmWarnings: example.npmWarnings })}`,
+    )
+    expect(example.versions['next-auth-edge-refresh']).toBe('0.1.0')
+    expect(example.versions['next-auth']).toBe('5.0.0-beta.29')
+    expect(example.versions.next.startsWith('15.3.'), `next ${example.versions.next}`).toBe(true)
+    // The committed lockfile is the old app's: jose 6.0.x and oauth4webapi 3.5.x, as Auth.js beta.29 locked them.
+    expect(example.locked.jose.startsWith(PLAIN_GATE.lockedMajorMinor.jose), `locked jose ${example.locked.jose}`).toBe(true)
+    expect(
+      example.locked.oauth4webapi.startsWith(PLAIN_GATE.lockedMajorMinor.oauth4webapi),
+      `locked oauth4webapi ${example.locked.oauth4webapi}`,
+    ).toBe(true)
+    expect(example.afterAdoption, 'jose and oauth4webapi in node_modules after npm install <tarball>').toEqual(example.locked)
+    expect(example.nested, 'copies nested under node_modules/next-auth-edge-refresh/node_modules').toEqual([])
+    expect(example.lockfileChanges, "the app's lockfile entries changed by the adoption").toEqual([])
+    expect(
+      example.npmWarnings.filter((line) => /next-auth-edge-refresh|jose|oauth4webapi|peer/i.test(line)),
+      'npm warnings naming the package, its dependencies or a peer',
+    ).toEqual([])
+  }, 360_000)
+
+  it('type-checks strictly; the wiring files have no any, no suppression, no cast', async () => {
+    const example = await adopted()
+    const result = await typecheckExample(example)
+    expect(result.code, `tsc --noEmit in ${example.dir}:\n${tail(result.output)}`).toBe(0)
+    expect(result.output).not.toMatch(/error TS\d+/)
+    expectCleanWiring(PLAIN_GATE.name, PLAIN_GATE.wiringFiles)
+  }, 120_000)
+
+  it(`next build succeeds with no secret in the environment, with no warning about ${WATCHED_PACKAGES.join(', ')}`, async () => {
+    await expectCleanBuild(await adopted(), PLAIN_GATE.name)
+    builtPlain = true
+  }, 360_000)
+
+  it("next start: a refresh with the app's own jose/oauth4webapi at a real provider; an ended login goes to /login?from=%2Fprotected", async () => {
+    expect(builtPlain, 'next build of this example failed above').toBe(true)
+    const example = await adopted()
+    const port = await findFreePort()
+    // localhost, as in the journeys above: `next start` hands middleware localhost URLs.
+    const origin = `http://localhost:${port}`
+    const clientId = 'example-plain-gate'
+    const clientSecret = randomBytes(16).toString('hex')
+    const secret = randomBytes(32).toString('base64')
+    const stops: Array<() => Promise<unknown>> = []
+    const cleanup = async () => {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined)
+    }
+    leftovers.add(cleanup)
+    let server: ExampleServer | undefined
+    try {
+      const provider = await startLocalProvider({
+        testHooks: true,
+        accessTokenTtlSeconds: 300,
+        clients: [
+          {
+            client_id: clientId,
+            client_secret: clientSecret,
+            redirect_uris: [`${origin}/api/auth/callback/oidc`, `${origin}/api/auth/callback/oidc-signup`],
+            token_endpoint_auth_method: 'client_secret_basic',
+          },
+        ],
+      })
+      stops.push(() => provider.stop())
+      server = await startExample(example, {
+        port,
+        log: `${PLAIN_GATE.name}-next-start`,
+        env: { AUTH_SECRET: secret, OIDC_ISSUER: provider.issuer, OIDC_CLIENT_ID: clientId, OIDC_CLIENT_SECRET: clientSecret },
+      })
+      const running = server
+      stops.push(() => running.stop())
+      const hooks = providerHooks(provider.issuer)
+
+      /** A session as refreshCallbacks writes it at sign-in, but with an access token expired 10 s ago. */
+      const expiredSession = async (login: string, providerId: string) => {
+        const tokens = await hooks.signIn({ login, client_id: clientId })
+        const token = {
+          sub: login,
+          name: login,
+          access_token: tokens.access_token,
+          refresh_token: tokens.refresh_token,
+          id_token: tokens.id_token,
+          expires_at: Math.floor(Date.now() / 1000) - 10,
+          provider: providerId,
+        }
+        const jwt = await encodeAuthjs({ token, secret, salt: PLAIN_GATE.sessionCookie, maxAge: 30 * 24 * 60 * 60 })
+        return { tokens, cookie: `${PLAIN_GATE.sessionCookie}=${jwt}` }
+      }
+      const navigate = (path: string, cookie?: string) =>
+        fetch(`${origin}${path}`, {
+          headers: {
+            ...(cookie ? { cookie } : {}),
+            accept: 'text/html',
+            'sec-fetch-mode': 'navigate',
+            'sec-fetch-dest': 'document',
+          },
+          redirect: 'manual',
+          signal: AbortSignal.timeout(20_000),
+        })
+
+      // (a) The app's own gate, signed out: its plain function sends the page to /login?from=.
+      const gated = await navigate('/protected')
+      expect([302, 303, 307], 'signed-out navigation to /protected').toContain(gated.status)
+      const gatedTo = new URL(gated.headers.get('location') ?? '', origin)
+      expect(`${gatedTo.pathname}${gatedTo.search}`).toBe('/login?from=%2Fprotected')
+
+      // (b) Expired, signed in under the second provider id: one refresh at the provider, through
+      // the package on the app's locked jose and oauth4webapi; the gate lets the page through.
+      const live = await expiredSession('gate-user', 'oidc-signup')
+      const beforeRefresh = await hooks.stats()
+      const refreshed = await navigate('/protected', live.cookie)
+      const refreshedBody = await refreshed.text()
+      const refreshDelta = delta(await hooks.stats(), beforeRefresh)
+      expect(refreshed.status, `refreshed navigation: ${refreshedBody.slice(0, 300)}`).toBe(200)
+      expect(refreshDelta, 'one navigation with an expired session').toEqual({
+        refreshRequests: 1,
+        refreshSucceeded: 1,
+        refreshFailed: 0,
+        reuseDetected: 0,
+      })
+      expect(refreshedBody).toContain('data-error=""')
+      expect(refreshedBody).toContain('data-has-access-token="true"')
+      const expiresAt = Number(/data-expires-at="(\d+)"/.exec(refreshedBody)?.[1])
+      expect(expiresAt, 'the page sees the refreshed expiry').toBeGreaterThan(Date.now() / 1000)
+      expect(
+        refreshed.headers.getSetCookie().some((line) => line.startsWith(`${PLAIN_GATE.sessionCookie}=`)),
+        'the refreshed session cookie is written',
+      ).toBe(true)
+
+      // (c) Expired, and the provider refuses the refresh token (its grant revoked): the login has
+      // ended, and the page navigation goes to the app's own sign-in page with its own parameter.
+      const ended = await expiredSession('ended-user', 'oidc')
+      await hooks.revoke(ended.tokens.refresh_token)
+      const beforeEnded = await hooks.stats()
+      const endedAnswer = await navigate('/protected', ended.cookie)
+      const endedDelta = delta(await hooks.stats(), beforeEnded)
+      expect([302, 303, 307], `ended login: HTTP ${endedAnswer.status}`).toContain(endedAnswer.status)
+      const endedTo = new URL(endedAnswer.headers.get('location') ?? '', origin)
+      expect(`${endedTo.pathname}${endedTo.search}`, 'where an ended login goes').toBe('/login?from=%2Fprotected')
+      expect(endedDelta, 'the one refusal behind the ended login').toEqual({
+        refreshRequests: 1,
+        refreshSucceeded: 0,
+        refreshFailed: 1,
+        reuseDetected: 0,
+      })
+
+      const problems = running
+        .output()
+        .split('\n')
+        .filter((line) => /\[edge-refresh\] unexpected failure|\[auth\]\[error\]|⨯/.test(line))
+      expect(problems, 'server log').toEqual([])
+      console.log(
+        `[examples] ${JSON.stringify({ example: PLAIN_GATE.name, step: 'next start', versions: example.afterAdoption, refresh: refreshDelta, endedLogin: { status: endedAnswer.status, location: `${endedTo.pathname}${endedTo.search}`, provider: endedDelta } })}`,
+      )
+    } catch (error) {
+      if (server && error instanceof Error)
+        error.message += `\n--- next start output (${PLAIN_GATE.name}) ---\n${tail(server.output(), 40)}`
+      throw error
+    } finally {
+      await cleanup()
+      leftovers.delete(cleanup)
+    }
+  }, 150_000)
+
+  // Last: the failed build leaves this copy's .next unusable.
+  it('webpack (Next 15): a client component importing the server entry fails next build with the package message', async () => {
+    await expectServerEntryRefused(await adopted(), PLAIN_GATE.name, 'webpack')
+  }, 360_000)
+})

@@ -22,14 +22,20 @@ interface OidcProfile {
   email?: string
 }
 
-/** Made once (module scope) with lazy options: every request shares the same refresh state. */
-const callbacks = refreshCallbacks(refreshOptions, {
-  session({ session, token }) {
-    // The session JWT's fields are `unknown` to Auth.js: narrow them, no cast.
-    if (typeof token.access_token === 'string') session.accessToken = token.access_token
-    return session
-  },
-})
+/**
+ * Made once (module scope), with the options as a function: every request shares the same refresh
+ * state, and the options are read on first use. Typed as Auth.js's callbacks, so the app's own
+ * callbacks get Auth.js's parameter types.
+ */
+const callbacks: NextAuthConfig['callbacks'] = {
+  ...refreshCallbacks(refreshOptions, {
+    session({ session, token }) {
+      // The session JWT's fields are `unknown` to Auth.js: narrow them, no cast.
+      if (typeof token.access_token === 'string') session.accessToken = token.access_token
+      return session
+    },
+  }),
+}
 
 function provider(id: string, name: string, params: Record<string, string>): OIDCConfig<OidcProfile> {
   const { issuer, clientId, clientSecret } = oidcClient()

@@ -15,21 +15,31 @@ declare module 'next-auth' {
   }
 }
 
-/** Made once (module scope), with the options as a function: read on first use. */
-const refresh = refreshCallbacks(refreshOptions, {
-  // The app's own callbacks run after the refresh's: `token` already holds fresh tokens.
-  jwt({ token, account }) {
-    if (account) token.signed_in_at = Math.floor(Date.now() / 1000)
-    return token
+/**
+ * Made once (module scope), with the options as a function: every request shares the same refresh
+ * state, and the options are read on first use. Typed as Auth.js's callbacks, so the app's own
+ * callbacks get Auth.js's parameter types.
+ */
+const callbacks: NextAuthConfig['callbacks'] = {
+  ...refreshCallbacks(refreshOptions, {
+    // The app's own callbacks run after the refresh's: `token` already holds fresh tokens.
+    jwt({ token, account }) {
+      if (account) token.signed_in_at = Math.floor(Date.now() / 1000)
+      return token
+    },
+    session({ session, token }) {
+      // The session JWT's fields are `unknown` to next-auth: narrow them, no cast.
+      if (typeof token.access_token === 'string') session.accessToken = token.access_token
+      if (typeof token.id_token === 'string') session.idToken = token.id_token
+      if (typeof token.signed_in_at === 'number') session.signedInAt = token.signed_in_at
+      return session
+    },
+  }),
+  authorized({ auth, request }) {
+    // The session endpoint answers signed-out visitors itself (with null).
+    return !!auth || request.nextUrl.pathname === '/auth/session'
   },
-  session({ session, token }) {
-    // The session JWT's fields are `unknown` to next-auth: narrow them, no cast.
-    if (typeof token.access_token === 'string') session.accessToken = token.access_token
-    if (typeof token.id_token === 'string') session.idToken = token.id_token
-    if (typeof token.signed_in_at === 'number') session.signedInAt = token.signed_in_at
-    return session
-  },
-})
+}
 
 function config(): NextAuthConfig {
   const { issuer, clientId, clientSecret } = oidcClient()
@@ -51,13 +61,7 @@ function config(): NextAuthConfig {
     ],
     session: { strategy: 'jwt' },
     pages: { signIn: '/signin' },
-    callbacks: {
-      ...refresh,
-      authorized({ auth, request }) {
-        // The session endpoint answers signed-out visitors itself (with null).
-        return !!auth || request.nextUrl.pathname === '/auth/session'
-      },
-    },
+    callbacks,
   }
 }
 
