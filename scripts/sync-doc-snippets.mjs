@@ -7,10 +7,10 @@
 // `compile:` blocks are not the copy of any file; the test compiles them.
 // Usage: npm run docs:sync [-- --check]   (--check: change nothing, exit 1 if anything would change)
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const MARKER = /^<!--\s*(file|excerpt):\s*(\S+)\s*-->\s*$/
 const FENCE = /^(`{3,}|~{3,})/
 const ELISION = /^\s*\/\/ …$/
@@ -58,7 +58,8 @@ function syncExcerpt(shown, fileLines) {
 }
 
 function findRun(run, lines, from) {
-  for (let start = from; start + run.length <= lines.length; start++) if (run.every((line, offset) => lines[start + offset] === line)) return start
+  for (let start = from; start + run.length <= lines.length; start++)
+    if (run.every((line, offset) => lines[start + offset] === line)) return start
   return -1
 }
 

@@ -199,12 +199,16 @@ function typeErrors(path: string, code: string, earlier: Map<string, string>): s
   const virtual = new Map([...earlier].map(([shown, text]) => [normalize(join(ROOT, shown)), text]))
   virtual.set(file, code)
   const config = tsconfigFor(file)
-  const parsed = ts.getParsedCommandLineOfConfigFile(config, {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'))
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    config,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'))
+      },
     },
-  })!
+  )!
   const options: ts.CompilerOptions = {
     ...parsed.options,
     incremental: false,
@@ -271,7 +275,9 @@ describe('documentation', () => {
 
   it("shows each example app's wiring: middleware, auth configuration and route", () => {
     const shown = new Set(blocks.filter((block) => block.marker && block.marker.kind !== 'compile').map((block) => block.marker!.path))
-    const missing = Object.entries(REQUIRED).flatMap(([app, files]) => files.map((name) => `${app}/${name}`).filter((path) => !shown.has(path)))
+    const missing = Object.entries(REQUIRED).flatMap(([app, files]) =>
+      files.map((name) => `${app}/${name}`).filter((path) => !shown.has(path)),
+    )
     expect(missing, 'no `<!-- file: … -->` or `<!-- excerpt: … -->` block shows these files').toEqual([])
     const apps = readdirSync(join(ROOT, 'examples')).filter((name) => statSync(join(ROOT, 'examples', name)).isDirectory())
     const unshown = apps.filter((app) => ![...shown].some((path) => path.startsWith(`examples/${app}/`)))
@@ -304,7 +310,8 @@ describe('documentation', () => {
       const file = shownFile(path)
       if (typeof file !== 'string') throw new Error(`${where}: ${file.error}`)
       if (kind === 'file') {
-        if (code.trimEnd() !== file) throw new Error(`${where} differs from ${path} ${firstDifference(code.trimEnd(), file)}\n(npm run docs:sync)`)
+        if (code.trimEnd() !== file)
+          throw new Error(`${where} differs from ${path} ${firstDifference(code.trimEnd(), file)}\n(npm run docs:sync)`)
         return
       }
       const missing = missingRun(code, file)
