@@ -3,6 +3,9 @@ import { authOptions } from '@/auth'
 import { oidcClient } from '@/refresh-options'
 import { fetchUserinfo } from './userinfo'
 
+/** Per request (it reads the session): never prerendered by `next build`, which has no environment. */
+export const dynamic = 'force-dynamic'
+
 /**
  * Gated by withAuth in middleware.ts. The access token comes from the app's own session callback
  * (auth.ts); the middleware has refreshed it for this very request when it was due.
