@@ -762,3 +762,27 @@ describe(`examples/${PLAIN_GATE.name}: an Auth.js 5.0.0-beta.29 + Next 15.3 app 
     await expectServerEntryRefused(await adopted(), PLAIN_GATE.name, 'webpack')
   }, 360_000)
 })
+
+describe('examples/database-sessions (type-checked and run by database-edge.test.ts; no app of its own to build)', () => {
+  it('importing middleware.ts and auth.ts reads no environment; the first use does', async () => {
+    const names = [
+      'NEXTAUTH_SECRET',
+      'OIDC_ISSUER',
+      'OIDC_CLIENT_ID',
+      'OIDC_CLIENT_SECRET',
+      'UPSTASH_REDIS_REST_URL',
+      'UPSTASH_REDIS_REST_TOKEN',
+    ]
+    const saved = new Map(names.map((name) => [name, process.env[name]]))
+    for (const name of names) delete process.env[name]
+    try {
+      const { middleware } = await import('../examples/database-sessions/middleware')
+      const { authOptions, refresher } = await import('../examples/database-sessions/auth')
+      expect(typeof middleware).toBe('function')
+      expect(typeof refresher.refresh).toBe('function')
+      expect(() => authOptions(), 'the first use, with no environment').toThrow(/is not set/)
+    } finally {
+      for (const [name, value] of saved) if (value !== undefined) process.env[name] = value
+    }
+  })
+})
