@@ -11,15 +11,13 @@ import type { Adapter } from 'next-auth/adapters'
 import type { OAuthConfig } from 'next-auth/providers/oauth'
 import CognitoProvider from 'next-auth/providers/cognito'
 import GoogleProvider from 'next-auth/providers/google'
+import { GOOGLE_AUTHORIZATION_PARAMS, refreshCallbacks, type RefreshedSessionFields } from 'next-auth-edge-refresh'
 import {
   createAccountRefresher,
   databaseSessionCallbacks,
   databaseSignInEvents,
-  GOOGLE_AUTHORIZATION_PARAMS,
-  refreshCallbacks,
   type AccountRefresher,
-  type RefreshedSessionFields,
-} from 'next-auth-edge-refresh'
+} from 'next-auth-edge-refresh/database'
 import { Pool } from 'pg'
 import { postgresAccounts } from './db/accounts'
 import { appEnv, SESSION_MAX_AGE_SECONDS, type AppEnv, type ProviderEnv } from './env'

@@ -17,8 +17,6 @@
  * error that names every missing variable instead of silently running the demo.
  */
 
-import { isLoopbackHostname } from 'next-auth-edge-refresh'
-
 /** Access tokens of the embedded provider live this long; refresh this close to the end (seconds). */
 export const DEMO_SKEW_SECONDS = 10
 
@@ -284,6 +282,14 @@ let cached: AppEnv | undefined
 export function appEnv(): AppEnv {
   cached ??= loadEnv()
   return cached
+}
+
+/**
+ * Whether a URL hostname is this machine (`localhost`, `127.x.x.x`, `[::1]`): the only place the
+ * demo accepts plain http (its local provider, a local Redis REST server).
+ */
+export function isLoopbackHostname(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }
 
 /** The issuer a provider's tokens come from (for discovery of its userinfo endpoint). */

@@ -10,7 +10,7 @@ import {
   memoryStore,
   oidc,
   upstashStore,
-  type RefreshEngineOptions,
+  type RefreshOptions,
   type RefreshMiddlewareOptions,
   type RefreshProvider,
   type RefreshStore,
@@ -49,7 +49,7 @@ export function refreshStore(env: AppEnv): RefreshStore {
  * Everything the middleware and the callbacks share. The skew is the middleware's alone (see
  * {@link middlewareOptions}): the callbacks keep their default of 0.
  */
-export function refreshOptions(env: AppEnv): RefreshEngineOptions {
+export function refreshOptions(env: AppEnv): RefreshOptions {
   return {
     secret: env.secret,
     providers: refreshProviders(env),

@@ -2,7 +2,7 @@
  * The account rows of @auth/pg-adapter, read and written with plain SQL over `pg`: the pair the
  * package's account refresher needs, since no adapter has an "update account" method. Node only.
  */
-import type { AccountAccess, StoredAccount } from 'next-auth-edge-refresh'
+import type { AccountAccess, StoredAccount } from 'next-auth-edge-refresh/database'
 import type { Pool } from 'pg'
 
 interface AccountRow {

@@ -5,14 +5,14 @@
  */
 import { Redis } from '@upstash/redis'
 import { describe, expect, inject, it } from 'vitest'
+import { upstashStore } from '../lib'
 import {
   createAccountRefresher,
-  upstashStore,
   type AccountAccess,
   type AccountRefresherOptions,
   type AccountTokenWrite,
   type StoredAccount,
-} from '../lib'
+} from 'next-auth-edge-refresh/database'
 import { hooks, localOidc, quietLogger, SECRET } from './support/sessions'
 
 /** An accounts table: rows by user, a write log, and switches to make saves fail or hang. */

@@ -18,14 +18,13 @@ import { promisify } from 'node:util'
 import { UpstashRedisAdapter } from '@next-auth/upstash-redis-adapter'
 import { Redis } from '@upstash/redis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { oidc, upstashStore } from '../lib'
 import {
   createAccountRefresher,
   databaseSessionCallbacks,
-  oidc,
   upstashAdapterAccounts,
-  upstashStore,
   type AccountRefresherOptions,
-} from '../lib'
+} from 'next-auth-edge-refresh/database'
 import { DEFAULT_TEST_CLIENT, startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
 import { providerHooks, type ProviderTokens } from '../testkit/provider-hooks'
 import { startDatabaseIsolates, type DatabaseIsolate } from '../testkit/isolates'

@@ -19,15 +19,8 @@
  */
 import type { NextFetchEvent } from 'next/server'
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest'
-import {
-  DEFAULTS,
-  createRefreshMiddleware,
-  oidc,
-  upstashStore,
-  type RefreshMiddleware,
-  type RefreshProvider,
-  type UpstashLike,
-} from '../lib'
+import { DEFAULTS } from '../lib/defaults'
+import { createRefreshMiddleware, oidc, upstashStore, type RefreshMiddleware, type RefreshProvider, type UpstashLike } from '../lib'
 import {
   FaultSwitch,
   garbageRedis,

@@ -10,7 +10,9 @@ export type RefreshConfigErrorCode =
 
 /** Misuse detected when the middleware, callbacks or a provider is created. The message says how to fix it. */
 export class RefreshConfigError extends Error {
+  /** What is wrong, stable across releases: `switch (error.code)` rather than matching the message. */
   readonly code: RefreshConfigErrorCode
+  /** @param code See {@link RefreshConfigError.code}. @param message What is wrong and how to fix it. */
   constructor(code: RefreshConfigErrorCode, message: string) {
     super(message)
     this.name = 'RefreshConfigError'

@@ -1,19 +1,29 @@
 /**
- * Public surface. This file only re-exports: importing it has no side effects, so that the edge
- * bundle of an app that uses one provider carries no work for the others at start-up.
+ * `next-auth-edge-refresh`: what an app wires into `middleware.ts` / `proxy.ts` and next-auth's
+ * callbacks. Server only: in a client bundle this entry resolves to a module that fails the build
+ * (see build.mjs); client code imports `next-auth-edge-refresh/client`. Database sessions are in
+ * `next-auth-edge-refresh/database`.
+ *
+ * This file only re-exports: importing it has no side effects, so that the edge bundle of an app
+ * that uses one provider carries no work for the others at start-up. What is not here is internal
+ * and may change in any release; `api/next-auth-edge-refresh.api.md` records what is, and a test
+ * fails when it changes by accident.
+ *
+ * @module next-auth-edge-refresh
  */
-export { createRefreshMiddleware, type RefreshMiddleware, type RefreshMiddlewareOptions, type RefreshReport } from './next/middleware'
-export type { EndedLoginOptions } from './next/ended-login'
-export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './next/compose'
 export {
-  createRefreshEngine,
-  type RefreshEngine,
-  type RefreshEngineOptions,
-  type EngineResult,
-  type RunOptions,
-  type SettledOutcome,
-} from './refresh/engine'
-export type { FlightResult, FlightSource, StoreOutagePolicy, InDoubtPolicy, WaitUntil } from './refresh/single-flight'
+  createRefreshMiddleware,
+  type RefreshMiddleware,
+  type RefreshMiddlewareOptions,
+  type RefreshReport,
+  type RefreshReason,
+  type RefreshSource,
+} from './next/middleware.js'
+export type { EndedLoginOptions } from './next/ended-login.js'
+export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './next/compose.js'
+export type { RefreshOptions } from './refresh/engine.js'
+export type { StoreOutagePolicy, InDoubtPolicy } from './refresh/single-flight.js'
+export type { LazyOptions } from './util/lazy-options.js'
 export {
   refreshCallbacks,
   type RefreshCallbacksOptions,
@@ -21,68 +31,32 @@ export {
   type AppCallbacks,
   type JwtCallbackParams,
   type SessionCallbackParams,
-} from './next/callbacks'
-export type { StoredAccount, AccountTokenWrite, AccountAccess } from './database/accounts'
-export {
-  createAccountRefresher,
-  type AccountRefresher,
-  type AccountRefresherOptions,
-  type AccountRefreshResult,
-  type AccountRefreshOptions,
-  type AccountKeptDetail,
-} from './database/account-refresher'
-export {
-  databaseSessionCallbacks,
-  databaseSignInEvents,
-  type DatabaseSessionCallbacks,
-  type DatabaseSessionCallbackParams,
-  type DatabaseSessionCallbacksOptions,
-  type AppDatabaseCallbacks,
-  type DatabaseSignInMessage,
-} from './database/session-callbacks'
-export {
-  upstashAdapterAccounts,
-  type UpstashAdapterClient,
-  type UpstashAdapterKeyOptions,
-  type DatabaseSessionAccounts,
-} from './database/upstash-adapter-accounts'
-export { createDatabaseRefreshMiddleware, type DatabaseRefreshMiddlewareOptions } from './next/database-middleware'
-export { oidc, type OidcProviderOptions } from './providers/oidc'
+} from './next/callbacks.js'
+export { oidc, type OidcProviderOptions } from './providers/oidc.js'
 export {
   cognito,
   type CognitoProviderOptions,
   type CognitoCommonOptions,
   type CognitoTokenEndpointOptions,
   type CognitoIdpOptions,
-} from './providers/cognito'
-export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from './providers/google'
-export type { RefreshProvider, ProviderContext, RefreshSession } from './providers/provider'
-export type { ClientAuthMethod } from './providers/refresh-grant'
-export { memoryStore, type MemoryStoreOptions } from './stores/memory-store'
-export { upstashStore, type UpstashStoreOptions, type UpstashLike } from './stores/upstash-store'
-export type { RefreshStore, ClaimResult, PeekResult, ExtendResult, AttemptMark } from './stores/store'
-export {
-  readSessionCookie,
-  type ReadSession,
-  type SessionFormat,
-  type SessionCookieOptions,
-  type SessionCookieLocation,
-  type SessionCodec,
-} from './session/session-cookie'
-export { readSessionTokens, type SessionPayload } from './session/session-fields'
-export { decideRefresh, type RefreshDecision } from './refresh/decision'
-export { isLoopbackHostname } from './util/loopback'
-export { DEFAULTS } from './defaults'
-export { RefreshConfigError, type RefreshConfigErrorCode } from './errors'
+} from './providers/cognito.js'
+export { google, GOOGLE_AUTHORIZATION_PARAMS, type GoogleProviderOptions } from './providers/google.js'
+export type { RefreshProvider, ProviderContext, RefreshSession } from './providers/provider.js'
+export type { ClientAuthMethod } from './providers/refresh-grant.js'
+export { memoryStore, type MemoryStoreOptions } from './stores/memory-store.js'
+export { upstashStore, type UpstashStoreOptions, type UpstashLike } from './stores/upstash-store.js'
+export type { RefreshStore, ClaimResult, PeekResult, ExtendResult, AttemptMark } from './stores/store.js'
+export type { SessionCodec, SessionFormat } from './session/session-cookie.js'
+export type { SessionPayload } from './session/session-fields.js'
+export { RefreshConfigError, type RefreshConfigErrorCode } from './errors.js'
 export {
   REFRESH_TOKEN_ERROR,
   type SessionTokens,
   type RefreshedTokens,
   type RefreshOutcome,
-  type CookieSource,
   type Logger,
   type FetchLike,
   type Awaitable,
   type RefreshedSessionFields,
   type SignInAccount,
-} from './types'
+} from './types.js'

@@ -12,13 +12,17 @@ export const REFRESH_TOKEN_ERROR = 'RefreshTokenError' as const
  * `expires_at` is in epoch seconds, never milliseconds.
  */
 export interface SessionTokens {
+  /** The provider's access token. */
   access_token: string
   /** Access-token expiry, epoch seconds. */
   expires_at: number
+  /** The provider's refresh token; absent when the provider issued none. */
   refresh_token?: string
+  /** The OpenID Connect ID token, when the provider issues one. */
   id_token?: string
   /** next-auth provider id the user signed in with (`account.provider`). */
   provider?: string
+  /** `"RefreshTokenError"` once the login has ended. */
   error?: typeof REFRESH_TOKEN_ERROR
   /** When the access token was issued, epoch seconds, when known (last refresh, or the token's own `iat`). */
   issued_at?: number
@@ -26,10 +30,13 @@ export interface SessionTokens {
 
 /** The tokens a successful refresh produced. `refresh_token` is always set: the old one is kept when the provider returns none. */
 export interface RefreshedTokens {
+  /** The new access token. */
   access_token: string
   /** Epoch seconds. */
   expires_at: number
+  /** The rotated refresh token, or the presented one when the provider returned none. */
   refresh_token: string
+  /** The new ID token, when the provider returned one. */
   id_token?: string
 }
 
@@ -55,8 +62,11 @@ export interface CookieSource {
 
 /** A minimal logger; `console` fits. Messages never contain a token. */
 export interface Logger {
+  /** Something the app should look at: a failed refresh, a store outage, a misconfiguration. */
   warn(message: string, ...details: unknown[]): void
+  /** An unexpected failure; the request went on untouched. */
   error(message: string, ...details: unknown[]): void
+  /** Details of each decision, when the logger has this method. */
   debug?(message: string, ...details: unknown[]): void
 }
 
@@ -68,9 +78,13 @@ export type Awaitable<T> = T | PromiseLike<T>
 
 /** The subset of next-auth's `account` the sign-in branch reads. */
 export interface SignInAccount {
+  /** next-auth provider id (`account.provider`). */
   provider: string
+  /** The provider's access token. */
   access_token?: string
+  /** The provider's refresh token. */
   refresh_token?: string
+  /** The OpenID Connect ID token. */
   id_token?: string
   /** Epoch seconds. */
   expires_at?: number

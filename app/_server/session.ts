@@ -4,9 +4,11 @@
  * access token in it has just been judged fresh (or refreshed) for this very request.
  */
 import { createHash } from 'node:crypto'
-import { cookies } from 'next/headers'
-import { readSessionCookie, readSessionTokens, REFRESH_TOKEN_ERROR } from 'next-auth-edge-refresh'
+import { headers } from 'next/headers'
+import { NextRequest } from 'next/server'
+import { REFRESH_TOKEN_ERROR } from 'next-auth-edge-refresh'
 import { getServerSession } from 'next-auth'
+import { getToken } from 'next-auth/jwt'
 import { getAccountRefresher, getAuthOptions, type AppSession } from '@/auth'
 import { appEnv } from '@/env'
 
@@ -44,24 +46,26 @@ export function fingerprintOf(token: string): string {
  */
 export async function readTokenSession(): Promise<TokenSession | null> {
   if (appEnv().database) return readDatabaseSession()
-  const session = await readSessionCookie(await cookies(), { secrets: [appEnv().secret] })
-  if (!session) return null
-  const { payload } = session
-  const tokens = readSessionTokens(payload, Math.floor(Date.now() / 1000))
-  if (!tokens) return null
+  // next-auth's own reader, on the request headers this server code sees: the middleware forwarded
+  // the cookie it judged fresh or refreshed, so this is the session as of this request.
+  const payload = await getToken({ req: new NextRequest('http://localhost/', { headers: await headers() }), secret: appEnv().secret })
+  if (!payload) return null
   const text = (value: unknown) => (typeof value === 'string' && value ? value : undefined)
   const seconds = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined)
+  const accessToken = text(payload.access_token)
+  const expiresAt = seconds(payload.expires_at)
+  if (!accessToken || expiresAt === undefined) return null
   return {
     sub: text(payload.sub),
     name: text(payload.name),
     email: text(payload.email),
-    provider: tokens.provider,
-    accessToken: tokens.access_token,
-    fingerprint: fingerprintOf(tokens.access_token),
-    expiresAt: tokens.expires_at,
+    provider: text(payload.provider),
+    accessToken,
+    fingerprint: fingerprintOf(accessToken),
+    expiresAt,
     refreshedAt: seconds(payload.refreshed_at),
     writtenAt: seconds(payload.iat),
-    error: tokens.error,
+    error: payload.error === REFRESH_TOKEN_ERROR ? REFRESH_TOKEN_ERROR : undefined,
   }
 }
 

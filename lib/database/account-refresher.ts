@@ -1,16 +1,17 @@
-import { describeError, RefreshConfigError } from '../errors'
-import { commonSettings, createRefreshEngine, type EngineResult, type RefreshEngineOptions, type SettledOutcome } from '../refresh/engine'
-import { resolveTiming } from '../refresh/timing'
-import { withinTimeLimit } from '../util/time-limit'
-import { DEFAULTS } from '../defaults'
-import type { WaitUntil } from '../refresh/single-flight'
-import type { RefreshedTokens, SignInAccount } from '../types'
-import { tokensOfAccount, type AccountAccess, type AccountTokenWrite, type StoredAccount } from './accounts'
-import { signInExpiresAt } from '../session/session-fields'
-import { assertNever } from '../util/assert-never'
+import { describeError, RefreshConfigError } from '../errors.js'
+import { commonSettings, createRefreshEngine, type RefreshOptions, type SettledOutcome } from '../refresh/engine.js'
+import { resolveTiming } from '../refresh/timing.js'
+import { withinTimeLimit } from '../util/time-limit.js'
+import { DEFAULTS } from '../defaults.js'
+import type { RefreshReason } from '../next/middleware.js'
+import type { RefreshedTokens, SignInAccount } from '../types.js'
+import { tokensOfAccount, type AccountAccess, type AccountTokenWrite, type StoredAccount } from './accounts.js'
+import { signInExpiresAt } from '../session/session-fields.js'
+import { assertNever } from '../util/assert-never.js'
+import { once, type LazyOptions } from '../util/lazy-options.js'
 
 /** Options of {@link createAccountRefresher}: the engine's, plus where the account rows are. */
-export interface AccountRefresherOptions extends RefreshEngineOptions {
+export interface AccountRefresherOptions extends RefreshOptions {
   /** Reads and writes the account rows (see {@link AccountAccess}). Required. */
   accounts: AccountAccess
   /**
@@ -38,14 +39,14 @@ export type AccountRefreshResult =
   | { reason: 'kept'; account: StoredAccount; detail: AccountKeptDetail }
 
 /** Why an account was left as it is: the engine's reason, or `no-expiry` for a row without an access token or `expires_at`. */
-export type AccountKeptDetail = Exclude<EngineResult['reason'], 'passed' | 'refreshed' | 'invalid_grant' | 'in-doubt'> | 'no-expiry'
+export type AccountKeptDetail = Exclude<RefreshReason, 'passed' | 'refreshed' | 'invalid_grant' | 'in-doubt'> | 'no-expiry'
 
 /** Per-call options of {@link AccountRefresher.refresh}. */
 export interface AccountRefreshOptions {
   /** next-auth provider id of the account. Default: the one provider in `providers`, or the row `getAccount` returns first. */
   provider?: string
   /** `event.waitUntil` where there is one (the middleware): a token inside the skew window is then refreshed in the background. */
-  waitUntil?: WaitUntil
+  waitUntil?: (promise: Promise<unknown>) => void
 }
 
 /** Refreshes the provider tokens of database sessions, one provider call per refresh token. */
@@ -73,9 +74,21 @@ export interface AccountRefresher {
  * Call it from the `session` callback ({@link databaseSessionCallbacks}), route handlers and
  * server actions before they use the access token.
  *
- * @throws {RefreshConfigError} for missing or invalid options.
+ * @param options The options, or a function that returns them, called once on first use (so
+ * `next build` needs no secret).
+ * @throws {RefreshConfigError} for missing or invalid options: at creation when given an object, on
+ * first use when given a function.
  */
-export function createAccountRefresher(options: AccountRefresherOptions): AccountRefresher {
+export function createAccountRefresher(options: LazyOptions<AccountRefresherOptions>): AccountRefresher {
+  const refresher = once(options, buildAccountRefresher)
+  return {
+    refresh: (userId, callOptions) => refresher().refresh(userId, callOptions),
+    saveSignIn: (userId, account) => refresher().saveSignIn(userId, account),
+    freshUntil: (expiresAt) => refresher().freshUntil(expiresAt),
+  }
+}
+
+function buildAccountRefresher(options: AccountRefresherOptions): AccountRefresher {
   const accounts = options.accounts
   if (typeof accounts?.getAccount !== 'function' || typeof accounts.saveAccount !== 'function') {
     throw new RefreshConfigError(

@@ -4,8 +4,8 @@
  * names (`access_token`, `expires_at` in epoch seconds, `refresh_token`, `id_token`), so a row from
  * any next-auth / Auth.js adapter maps onto them without renaming.
  */
-import { toEpochSeconds } from '../session/session-fields'
-import type { SessionTokens } from '../types'
+import { toEpochSeconds } from '../session/session-fields.js'
+import type { SessionTokens } from '../types.js'
 
 /** One account row as the adapter stores it: the user it belongs to, the provider, and its tokens. */
 export interface StoredAccount {
@@ -15,10 +15,13 @@ export interface StoredAccount {
   provider: string
   /** The user's id at the provider (`account.providerAccountId`). */
   providerAccountId: string
+  /** The provider's access token (`account.access_token`). */
   access_token?: string | null
   /** Access-token expiry, epoch seconds. */
   expires_at?: number | null
+  /** The provider's refresh token; null once the provider declared it dead. */
   refresh_token?: string | null
+  /** The OpenID Connect ID token, when the provider issues one. */
   id_token?: string | null
 }
 
@@ -27,13 +30,19 @@ export interface StoredAccount {
  * one dead (`invalid_grant`): the row must not keep it.
  */
 export interface AccountTokenWrite {
+  /** The adapter's user id of the row. */
   userId: string
+  /** next-auth provider id of the row. */
   provider: string
+  /** The user's id at the provider: with `provider`, the row's key. */
   providerAccountId: string
+  /** The new access token. */
   access_token: string | null
   /** Epoch seconds. */
   expires_at: number | null
+  /** The new (possibly rotated) refresh token; null when the old one is dead and must go. */
   refresh_token: string | null
+  /** The new ID token; absent when the provider sent none (the row keeps its own). */
   id_token?: string | null
   /**
    * The refresh token the row held when this refresh began. Write only while the row still holds

@@ -1,8 +1,9 @@
-import { REFRESH_TOKEN_ERROR, type Awaitable, type RefreshedSessionFields, type SignInAccount } from '../types'
-import type { AccountRefresher, AccountRefreshResult } from './account-refresher'
+import { REFRESH_TOKEN_ERROR, type Awaitable, type RefreshedSessionFields, type SignInAccount } from '../types.js'
+import type { AccountRefresher, AccountRefreshResult } from './account-refresher.js'
 
 /** What a next-auth (v4) or Auth.js (v5) `session` callback receives under the database strategy, as far as the refresh reads it. */
 export interface DatabaseSessionCallbackParams {
+  /** next-auth's session object, before the refresh adds its fields. */
   session: object
   /** The adapter's user; next-auth passes it with the database strategy. */
   user?: { id: string }
@@ -22,6 +23,7 @@ export interface DatabaseSessionCallbacksOptions {
 
 /** What {@link databaseSessionCallbacks} returns: a `session` callback with next-auth's own parameter type. */
 export interface DatabaseSessionCallbacks<S extends DatabaseSessionCallbackParams, R> {
+  /** next-auth's `session` callback: refresh the account, add the fields, then run the app's. */
   session(params: S): Promise<R>
 }
 
@@ -64,7 +66,9 @@ function sessionFields(refresh: AccountRefreshResult, options: DatabaseSessionCa
 
 /** What next-auth's `events.signIn` receives, as far as the refresh reads it (v4 and Auth.js v5). */
 export interface DatabaseSignInMessage {
+  /** The adapter's user who signed in. */
   user: { id?: string }
+  /** The provider's tokens of this sign-in. */
   account?: (SignInAccount & { providerAccountId: string }) | null
 }
 

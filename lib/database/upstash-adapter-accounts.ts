@@ -1,5 +1,5 @@
 import type { Redis } from '@upstash/redis'
-import type { AccountAccess, AccountTokenWrite, StoredAccount } from './accounts'
+import type { AccountAccess, AccountTokenWrite, StoredAccount } from './accounts.js'
 
 /** The part of `@upstash/redis` this reads and writes with; narrowed so wrappers can pass their own. */
 export type UpstashAdapterClient = Pick<Redis, 'get' | 'eval'>

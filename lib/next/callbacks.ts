@@ -1,10 +1,11 @@
-import { DEFAULTS } from '../defaults'
-import { createRefreshEngine, endsLogin, type RefreshEngineOptions } from '../refresh/engine'
-import { readSessionTokens, signInExpiresAt, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
-import { REFRESH_TOKEN_ERROR, type Awaitable, type RefreshedSessionFields, type SignInAccount } from '../types'
+import { DEFAULTS } from '../defaults.js'
+import { createRefreshEngine, endsLogin, type RefreshOptions } from '../refresh/engine.js'
+import { readSessionTokens, signInExpiresAt, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields.js'
+import { once, type LazyOptions } from '../util/lazy-options.js'
+import { REFRESH_TOKEN_ERROR, type Awaitable, type RefreshedSessionFields, type SignInAccount } from '../types.js'
 
 /** Options of {@link refreshCallbacks}: the engine's, plus what the client-side session may see. */
-export interface RefreshCallbacksOptions extends RefreshEngineOptions {
+export interface RefreshCallbacksOptions extends RefreshOptions {
   /**
    * Refresh when `expires_at - now <= skewSeconds`, seconds. Default 0 here: only a token that has
    * already expired. The middleware refreshes before the request reaches next-auth, so a callback
@@ -17,13 +18,17 @@ export interface RefreshCallbacksOptions extends RefreshEngineOptions {
 
 /** What a next-auth (v4) or Auth.js (v5) `jwt` callback receives, as far as the refresh reads it. */
 export interface JwtCallbackParams {
+  /** The session JWT's payload. */
   token: SessionPayload
+  /** The provider's tokens, at sign-in only. */
   account?: SignInAccount | null
 }
 
 /** What a next-auth (v4) or Auth.js (v5) `session` callback receives, as far as the refresh reads it. */
 export interface SessionCallbackParams {
+  /** next-auth's session object, before the refresh adds its fields. */
   session: object
+  /** The session JWT's payload (JWT strategy). */
   token?: SessionPayload
 }
 
@@ -42,7 +47,9 @@ export interface AppCallbacks<J extends JwtCallbackParams, S extends SessionCall
 export interface RefreshCallbacks<J extends JwtCallbackParams, S extends SessionCallbackParams, T, R> {
   // Function-valued properties, not methods: neither uses `this`, so taking them apart
   // (`const { jwt } = refreshCallbacks(...)`) is safe, and the types say so.
+  /** next-auth's `jwt` callback: sign-in tokens in, expired tokens refreshed, then the app's `jwt`. */
   jwt: (params: J) => Promise<T>
+  /** next-auth's `session` callback: `error` and `expiresAt` added, then the app's `session`. */
   session: (params: S) => Promise<R>
 }
 
@@ -64,8 +71,9 @@ export interface RefreshCallbacks<J extends JwtCallbackParams, S extends Session
  * callbacks go beside it:
  * `callbacks: { ...refreshCallbacks(options, { jwt({ token, account }) {…}, session({ session, token }) {…} }), authorized(…) {…} }`.
  *
- * @param options The same options as the middleware (secret, providers, store, …); `skewSeconds`
- * defaults to 0 here.
+ * @param options The same options as the middleware (secret, providers, store, …), or a function
+ * that returns them, called once on the first callback (so `next build` needs no secret);
+ * `skewSeconds` defaults to 0 here.
  * @param app The app's own `jwt` and `session` callbacks.
  */
 export function refreshCallbacks<
@@ -73,10 +81,14 @@ export function refreshCallbacks<
   S extends SessionCallbackParams,
   T = J['token'],
   R = S['session'] & RefreshedSessionFields,
->(options: RefreshCallbacksOptions, app: AppCallbacks<J, S, T, R> = {}): RefreshCallbacks<J, S, T, R> {
-  const engine = createRefreshEngine({ ...options, skewSeconds: options.skewSeconds ?? DEFAULTS.callbackSkewSeconds })
+>(options: LazyOptions<RefreshCallbacksOptions>, app: AppCallbacks<J, S, T, R> = {}): RefreshCallbacks<J, S, T, R> {
+  const setup = once(options, (resolved) => ({
+    engine: createRefreshEngine({ ...resolved, skewSeconds: resolved.skewSeconds ?? DEFAULTS.callbackSkewSeconds }),
+    exposeAccessToken: resolved.exposeAccessToken === true,
+  }))
 
   const refreshJwt = async (token: SessionPayload, account: SignInAccount | null | undefined): Promise<SessionPayload> => {
+    const { engine } = setup()
     if (account?.access_token) return withSignInTokens(token, account, engine.nowSeconds())
     const tokens = readSessionTokens(token, engine.nowSeconds())
     if (!tokens) return token
@@ -94,11 +106,12 @@ export function refreshCallbacks<
   const sessionFields = (token: SessionPayload | undefined): RefreshedSessionFields => {
     const fields: RefreshedSessionFields = {}
     if (!token) return fields
+    const { engine, exposeAccessToken } = setup()
     const tokens = readSessionTokens(token, engine.nowSeconds())
     if (token.error === REFRESH_TOKEN_ERROR) fields.error = REFRESH_TOKEN_ERROR
     if (tokens) {
       fields.expiresAt = tokens.expires_at
-      if (options.exposeAccessToken) fields.accessToken = tokens.access_token
+      if (exposeAccessToken) fields.accessToken = tokens.access_token
     }
     return fields
   }

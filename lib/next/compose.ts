@@ -1,7 +1,7 @@
 // `next/server.js`, not `next/server`: Next has no `exports` map, so Node's ESM loader (a
 // next.config.ts or a script importing this package) needs the file name; bundlers accept both.
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
-import type { RefreshMiddleware } from './middleware'
+import type { RefreshMiddleware } from './middleware.js'
 
 /**
  * The app's own middleware, run after the refresh. Fits, without casts:

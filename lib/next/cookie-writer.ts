@@ -1,6 +1,6 @@
 import { NextResponse, type NextRequest } from 'next/server.js'
-import { splitIntoChunks, staleChunkNames, type CookiePart } from '../session/cookie-chunks'
-import { CHUNK_SIZE, type SessionCookieLocation } from '../session/session-cookie'
+import { splitIntoChunks, staleChunkNames, type CookiePart } from '../session/cookie-chunks.js'
+import { CHUNK_SIZE, type SessionCookieLocation } from '../session/session-cookie.js'
 
 /** The cookies one session write sets and expires. */
 export interface SessionCookieWrite {

@@ -1,15 +1,16 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
-import { BoundedStringMap } from '../util/bounded-map'
-import { describeError } from '../errors'
-import type { RefreshMiddleware } from './middleware'
-import { endedLoginResponse, endedLoginSettings, type EndedLoginOptions } from './ended-login'
-import { commonSettings } from '../refresh/engine'
-import { resolveTiming } from '../refresh/timing'
-import { withinTimeLimit } from '../util/time-limit'
-import { epochSeconds } from '../defaults'
-import { createAccountRefresher, type AccountRefresherOptions, type AccountRefreshResult } from '../database/account-refresher'
-import type { DatabaseSessionAccounts } from '../database/upstash-adapter-accounts'
-import { assertNever } from '../util/assert-never'
+import { BoundedStringMap } from '../util/bounded-map.js'
+import { describeError } from '../errors.js'
+import type { RefreshMiddleware } from './middleware.js'
+import { endedLoginResponse, endedLoginSettings, type EndedLoginOptions } from './ended-login.js'
+import { commonSettings } from '../refresh/engine.js'
+import { resolveTiming } from '../refresh/timing.js'
+import { withinTimeLimit } from '../util/time-limit.js'
+import { epochSeconds } from '../defaults.js'
+import { createAccountRefresher, type AccountRefresherOptions, type AccountRefreshResult } from '../database/account-refresher.js'
+import type { DatabaseSessionAccounts } from '../database/upstash-adapter-accounts.js'
+import { assertNever } from '../util/assert-never.js'
+import { once, type LazyOptions } from '../util/lazy-options.js'
 
 /** Options of {@link createDatabaseRefreshMiddleware}: the refresher's, plus cookie naming and the sign-in redirect. */
 export interface DatabaseRefreshMiddlewareOptions extends AccountRefresherOptions, EndedLoginOptions {
@@ -46,9 +47,19 @@ interface Judged {
  * A session judged fresh passes with no network I/O. Nothing in here turns a request into a 500:
  * any unexpected failure passes the request on untouched and is logged.
  *
- * @throws {RefreshConfigError} at creation, for missing or invalid options.
+ * @param options The options, or a function that returns them, called once on the first request
+ * (so `next build` needs no secret).
+ * @throws {RefreshConfigError} for missing or invalid options: at creation when given an object, on
+ * the first request when given a function.
  */
-export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewareOptions): RefreshMiddleware {
+export function createDatabaseRefreshMiddleware(options: LazyOptions<DatabaseRefreshMiddlewareOptions>): RefreshMiddleware {
+  const middleware = once(options, buildDatabaseRefreshMiddleware)
+  return function databaseRefreshMiddleware(request, event) {
+    return middleware()(request, event)
+  }
+}
+
+function buildDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewareOptions): RefreshMiddleware {
   const refresher = createAccountRefresher(options)
   const { logger, now } = commonSettings(options)
   const nowSeconds = () => epochSeconds(now())
@@ -121,7 +132,7 @@ export function createDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewa
     }
   }
 
-  return function databaseRefreshMiddleware(request, event) {
+  return function handleDatabaseSession(request, event) {
     try {
       const sessionToken = sessionTokenOf(request)
       if (!sessionToken) return Promise.resolve(NextResponse.next())

@@ -1,10 +1,10 @@
 import { NextResponse, type NextRequest } from 'next/server.js'
-import { DEFAULTS } from '../defaults'
-import { forwardWithSession, redirectWithSession, withSessionCookies, type SessionCookieWrite } from './cookie-writer'
-import { classifyRequest } from './request-kind'
-import { sameOriginPath, signInUrl } from './sign-in-redirect'
-import { REFRESH_TOKEN_ERROR } from '../types'
-import { RefreshConfigError } from '../errors'
+import { DEFAULTS } from '../defaults.js'
+import { forwardWithSession, redirectWithSession, withSessionCookies, type SessionCookieWrite } from './cookie-writer.js'
+import { classifyRequest } from './request-kind.js'
+import { sameOriginPath, signInUrl } from './sign-in-redirect.js'
+import { REFRESH_TOKEN_ERROR } from '../types.js'
+import { RefreshConfigError } from '../errors.js'
 
 /** The options that decide what a request of an ended login gets; shared by both middlewares. */
 export interface EndedLoginOptions {
@@ -14,8 +14,16 @@ export interface EndedLoginOptions {
    * (next-auth v4, and Auth.js v5 unless its config sets `basePath`, e.g. `/auth`).
    */
   basePath?: string
-  /** Where a page navigation goes when the login has ended, same origin (next-auth's `pages.signIn`). Default `${basePath}/signin`. */
+  /**
+   * Where a page navigation goes when the login has ended, a same-origin path. Default
+   * `pages.signIn`, else `${basePath}/signin` (next-auth's own page).
+   */
   signInPath?: string
+  /**
+   * next-auth's `pages` option, the same object the app gives next-auth: its `signIn` is the
+   * default of `signInPath`. Default none.
+   */
+  pages?: { signIn?: string | undefined }
   /**
    * The query parameter of `signInPath` that carries the page to come back to. Default
    * `callbackUrl` (next-auth's own pages); an app whose sign-in page reads another (`from`,
@@ -39,7 +47,7 @@ export function endedLoginSettings(options: EndedLoginOptions): EndedLoginSettin
   const basePath = sameOriginPath('basePath', options.basePath ?? DEFAULTS.basePath).replace(/\/+$/, '')
   return {
     basePath,
-    signInPath: sameOriginPath('signInPath', options.signInPath ?? `${basePath}/signin`),
+    signInPath: sameOriginPath('signInPath', options.signInPath ?? options.pages?.signIn ?? `${basePath}/signin`),
     callbackParam: queryParameterName(options.callbackParam ?? 'callbackUrl'),
     unauthorizedApi: options.unauthorizedApi ?? false,
   }

@@ -1,6 +1,6 @@
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server.js'
-import { forwardWithSession, planSessionCookies } from './cookie-writer'
-import { describeError } from '../errors'
+import { forwardWithSession, planSessionCookies } from './cookie-writer.js'
+import { describeError } from '../errors.js'
 import {
   commonSettings,
   createRefreshEngine,
@@ -8,13 +8,13 @@ import {
   type CommonSettings,
   type EngineResult,
   type RefreshEngine,
-  type RefreshEngineOptions,
-} from '../refresh/engine'
-import type { FlightSource } from '../refresh/single-flight'
-import { endedLoginResponse, endedLoginSettings, type EndedLoginOptions, type EndedLoginSettings } from './ended-login'
-import { BoundedStringMap } from '../util/bounded-map'
-import { sha256Base64url } from '../util/digest'
-import { createMemo, type Memo } from '../util/memo'
+  type RefreshOptions,
+} from '../refresh/engine.js'
+import { endedLoginResponse, endedLoginSettings, type EndedLoginOptions, type EndedLoginSettings } from './ended-login.js'
+import { BoundedStringMap } from '../util/bounded-map.js'
+import { sha256Base64url } from '../util/digest.js'
+import { createMemo, type Memo } from '../util/memo.js'
+import { once, type LazyOptions } from '../util/lazy-options.js'
 import {
   decodeSession,
   encodeSession,
@@ -25,13 +25,13 @@ import {
   type SessionCookieLocation,
   type SessionCookieOptions,
   type SessionFormat,
-} from '../session/session-cookie'
-import { sessionCacheKey } from '../session/session-codec'
-import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields'
-import { assertNever } from '../util/assert-never'
+} from '../session/session-cookie.js'
+import { sessionCacheKey } from '../session/session-codec.js'
+import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields.js'
+import { assertNever } from '../util/assert-never.js'
 
 /** Options of {@link createRefreshMiddleware}: the engine's, plus cookie naming and the sign-in redirect. */
-export interface RefreshMiddlewareOptions extends RefreshEngineOptions, EndedLoginOptions {
+export interface RefreshMiddlewareOptions extends RefreshOptions, EndedLoginOptions {
   /** A custom session cookie name (next-auth's `cookies.sessionToken.name`). Default: the standard next-auth / Auth.js names, `__Secure-` ones included. */
   cookieName?: string
   /** Format of a custom-named cookie. Default: whichever of the two decodes it. */
@@ -53,12 +53,30 @@ export interface RefreshMiddlewareOptions extends RefreshEngineOptions, EndedLog
   onResult?: (report: RefreshReport, request: NextRequest) => void
 }
 
+/**
+ * Why a request ended as it did:
+ * - `refreshed`: new tokens (this request's provider call, another request's, or the store's result).
+ * - `invalid_grant`: the provider said the refresh token is dead; the login has ended.
+ * - `in-doubt`: a call whose outcome nobody knows used that refresh token; by default the login ends.
+ * - `passed`: nothing was due after all.
+ * - `pending`: another request is refreshing; this one went on with the session as it is.
+ * - `transient`: the provider could not be reached or answered with an error; tried again later.
+ * - `backoff`: a recent failure of this token is resting (`retryAfterMs`).
+ * - `store-unavailable`: the shared store did not answer in time; nothing was refreshed.
+ * - `unknown-provider`: the session names a provider not in `providers`.
+ */
+export type RefreshReason =
+  'refreshed' | 'invalid_grant' | 'in-doubt' | 'passed' | 'pending' | 'transient' | 'backoff' | 'store-unavailable' | 'unknown-provider'
+
+/** Where a refresh result came from: this request's own provider call, another request of this isolate, or the shared store. */
+export type RefreshSource = 'provider' | 'isolate' | 'store'
+
 /** What {@link RefreshMiddlewareOptions.onResult} learns about one request. */
 export interface RefreshReport {
-  /** The engine's reason (`refreshed`, `invalid_grant`, `in-doubt`, `passed`, `pending`, `transient`, …). */
-  reason: EngineResult['reason']
-  /** For `refreshed`, `invalid_grant` and `in-doubt`: this request's own provider call, another request of this isolate, or the shared store. */
-  source?: FlightSource
+  /** Why the request ended as it did. */
+  reason: RefreshReason
+  /** For `refreshed`, `invalid_grant` and `in-doubt`: where the result came from. */
+  source?: RefreshSource
 }
 
 /** The middleware function: give it to `export const middleware` (or call it from `proxy.ts`). */
@@ -91,12 +109,15 @@ const CODEC_MEMO_MAX_BYTES = 4 * 1024 * 1024
  * I/O. Nothing in here turns a request into a 500: any unexpected failure passes the request on
  * untouched and is logged.
  *
- * @throws {RefreshConfigError} at creation, for missing or invalid options.
+ * @param options The options, or a function that returns them: it is called once, on the first
+ * request, so the environment is read at run time and `next build` needs no secret.
+ * @throws {RefreshConfigError} for missing or invalid options: at creation when given an object, on
+ * the first request when given a function.
  */
-export function createRefreshMiddleware(options: RefreshMiddlewareOptions): RefreshMiddleware {
-  const handler = new JwtSessionRefresher(options)
+export function createRefreshMiddleware(options: LazyOptions<RefreshMiddlewareOptions>): RefreshMiddleware {
+  const handler = once(options, (resolved) => new JwtSessionRefresher(resolved))
   return function refreshMiddleware(request, event) {
-    return handler.handle(request, event)
+    return handler().handle(request, event)
   }
 }
 

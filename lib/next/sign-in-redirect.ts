@@ -1,5 +1,5 @@
 import type { NextRequest } from 'next/server.js'
-import { RefreshConfigError } from '../errors'
+import { RefreshConfigError } from '../errors.js'
 
 /**
  * Where a page navigation goes once its login has ended: `signInPath` with `callbackParam`

@@ -1,8 +1,8 @@
-import { unverifiedClaims } from '../session/access-token-expiry'
-import { describeError } from '../errors'
-import type { RefreshOutcome } from '../types'
-import type { ProviderContext, RefreshProvider, RefreshSession } from './provider'
-import { expiryOf } from './refresh-grant'
+import { unverifiedClaims } from '../session/access-token-expiry.js'
+import { describeError } from '../errors.js'
+import type { RefreshOutcome } from '../types.js'
+import type { ProviderContext, RefreshProvider, RefreshSession } from './provider.js'
+import { expiryOf } from './refresh-grant.js'
 
 /**
  * Refresh through Cognito's user-pool API (`cognito-idp`), not its OAuth token endpoint:

@@ -1,7 +1,7 @@
-import { RefreshConfigError } from '../errors'
-import { cognitoIdpProvider } from './cognito-idp'
-import { absoluteUrl, expiresInSetting, refreshGrantProvider } from './refresh-grant'
-import type { RefreshProvider } from './provider'
+import { RefreshConfigError } from '../errors.js'
+import { cognitoIdpProvider } from './cognito-idp.js'
+import { absoluteUrl, expiresInSetting, refreshGrantProvider } from './refresh-grant.js'
+import type { RefreshProvider } from './provider.js'
 
 /** Options shared by every {@link cognito} flow. */
 export interface CognitoCommonOptions {
@@ -41,6 +41,7 @@ export interface CognitoTokenEndpointOptions extends CognitoCommonOptions {
  * refresh returns a new refresh token and the old one stops working).
  */
 export interface CognitoIdpOptions extends CognitoCommonOptions {
+  /** `initiate-auth` (`InitiateAuth` with `REFRESH_TOKEN_AUTH`) or `get-tokens` (`GetTokensFromRefreshToken`, rotation on). */
   flow: 'initiate-auth' | 'get-tokens'
   /** The pool's region, e.g. `eu-west-1`; the API is `https://cognito-idp.{region}.amazonaws.com/`. Default: the prefix of `userPoolId`. */
   region?: string

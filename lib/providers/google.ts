@@ -1,9 +1,11 @@
-import { refreshGrantProvider } from './refresh-grant'
-import type { RefreshProvider } from './provider'
+import { refreshGrantProvider } from './refresh-grant.js'
+import type { RefreshProvider } from './provider.js'
 
 /** Options of {@link google}. */
 export interface GoogleProviderOptions {
+  /** The OAuth client id (`AUTH_GOOGLE_ID`), the same as next-auth's Google provider's. */
   clientId: string
+  /** The OAuth client secret (`AUTH_GOOGLE_SECRET`); Google's token endpoint requires it. */
   clientSecret: string
   /** Default `https://accounts.google.com`; another issuer only for tests against a local provider. */
   issuer?: string

@@ -1,11 +1,13 @@
-import { refreshGrantProvider, type ClientAuthMethod } from './refresh-grant'
-import type { RefreshProvider } from './provider'
+import { refreshGrantProvider, type ClientAuthMethod } from './refresh-grant.js'
+import type { RefreshProvider } from './provider.js'
 
 /** Options of {@link oidc}. */
 export interface OidcProviderOptions {
   /** Issuer identifier, e.g. `https://auth.example.com/realms/app`. Discovery is fetched once and cached. */
   issuer: string
+  /** The OAuth client id, the same as next-auth's provider's. */
   clientId: string
+  /** The client secret; omit it for a public client (PKCE only), which then authenticates with `none`. */
   clientSecret?: string
   /** Default: `client_secret_basic` with a secret, `none` (public client) without. */
   clientAuth?: ClientAuthMethod

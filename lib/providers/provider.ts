@@ -1,4 +1,4 @@
-import type { FetchLike, RefreshOutcome } from '../types'
+import type { FetchLike, RefreshOutcome } from '../types.js'
 
 /** What the middleware hands a provider for one refresh. */
 export interface ProviderContext {
@@ -35,5 +35,10 @@ export interface RefreshSession {
 export interface RefreshProvider {
   /** For logs: `oidc`, `cognito`, `google`. */
   readonly kind: string
+  /**
+   * Trades `refreshToken` for new tokens. Must honour `context.signal` (abort the request) and
+   * report every failure as an outcome: `invalid_grant` only when the provider said the token is
+   * dead, `transient` for anything that may work later.
+   */
   refresh(refreshToken: string, context: ProviderContext, session?: RefreshSession): Promise<RefreshOutcome>
 }

@@ -1,10 +1,10 @@
 import * as oauth from 'oauth4webapi'
-import { accessTokenExpiry } from '../session/access-token-expiry'
-import { isLoopbackHostname } from '../util/loopback'
-import { DEFAULTS } from '../defaults'
-import { ProviderDiscoveryError, RefreshConfigError, describeError } from '../errors'
-import type { FetchLike, RefreshOutcome } from '../types'
-import type { RefreshProvider } from './provider'
+import { accessTokenExpiry } from '../session/access-token-expiry.js'
+import { isLoopbackHostname } from '../util/loopback.js'
+import { DEFAULTS } from '../defaults.js'
+import { ProviderDiscoveryError, RefreshConfigError, describeError } from '../errors.js'
+import type { FetchLike, RefreshOutcome } from '../types.js'
+import type { RefreshProvider } from './provider.js'
 
 /** How the client authenticates at the token endpoint. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'

@@ -1,5 +1,5 @@
-import { DEFAULTS } from '../defaults'
-import type { SessionTokens } from '../types'
+import { DEFAULTS } from '../defaults.js'
+import type { SessionTokens } from '../types.js'
 
 /**
  * What to do with a session on this request, with the reason. Pure: no I/O.

@@ -1,8 +1,8 @@
-import { decideRefresh, effectiveSkewSeconds, type RefreshDecision } from './decision'
-import { describeError, RefreshConfigError } from '../errors'
-import type { ProviderContext, RefreshProvider, RefreshSession } from '../providers/provider'
-import { createSealer } from './sealing'
-import { DEFAULTS, epochSeconds } from '../defaults'
+import { decideRefresh, effectiveSkewSeconds, type RefreshDecision } from './decision.js'
+import { describeError, RefreshConfigError } from '../errors.js'
+import type { ProviderContext, RefreshProvider, RefreshSession } from '../providers/provider.js'
+import { createSealer } from './sealing.js'
+import { DEFAULTS, epochSeconds } from '../defaults.js'
 import {
   createSingleFlight,
   type FlightResult,
@@ -10,15 +10,15 @@ import {
   type LeaderOutcome,
   type ProviderCall,
   type StoreOutagePolicy,
-} from './single-flight'
-import { nonNegative, positive, resolveTiming, type RefreshTiming } from './timing'
-import { TimeLimitError, withinTimeLimit } from '../util/time-limit'
-import { memoryStore } from '../stores/memory-store'
-import type { RefreshStore } from '../stores/store'
-import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from '../types'
+} from './single-flight.js'
+import { nonNegative, positive, resolveTiming, type RefreshTiming } from './timing.js'
+import { TimeLimitError, withinTimeLimit } from '../util/time-limit.js'
+import { memoryStore } from '../stores/memory-store.js'
+import type { RefreshStore } from '../stores/store.js'
+import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from '../types.js'
 
 /** Options shared by the middleware and the next-auth callbacks. Durations say their unit. */
-export interface RefreshEngineOptions {
+export interface RefreshOptions {
   /** next-auth's secret (`NEXTAUTH_SECRET` / `AUTH_SECRET`); an array for rotation, newest first. Required. */
   secret: string | readonly string[]
   /** Providers keyed by next-auth provider id (the `provider` stored in the token). Required, at least one. */
@@ -147,7 +147,7 @@ export interface CommonSettings {
  *
  * @throws {RefreshConfigError} for a missing secret or an invalid `sessionMaxAge`.
  */
-export function commonSettings(options: Pick<RefreshEngineOptions, 'secret' | 'logger' | 'now' | 'sessionMaxAge'>): CommonSettings {
+export function commonSettings(options: Pick<RefreshOptions, 'secret' | 'logger' | 'now' | 'sessionMaxAge'>): CommonSettings {
   return {
     secrets: normalizeSecrets(options.secret),
     logger: options.logger ?? console,
@@ -162,7 +162,7 @@ const MAX_HOPS = 3
 /**
  * Creates the refresh engine. Throws {@link RefreshConfigError} for misuse, with what to change.
  */
-export function createRefreshEngine(options: RefreshEngineOptions): RefreshEngine {
+export function createRefreshEngine(options: RefreshOptions): RefreshEngine {
   const { secrets, logger, now, sessionMaxAge } = commonSettings(options)
   const providers = validateProviders(options.providers)
   const skewSeconds = nonNegative('skewSeconds', options.skewSeconds, DEFAULTS.skewSeconds)

@@ -1,5 +1,5 @@
-import type { ExtendResult } from '../stores/store'
-import type { RefreshTiming } from './timing'
+import type { ExtendResult } from '../stores/store.js'
+import type { RefreshTiming } from './timing.js'
 
 /** Options of {@link LeaseKeeper}. */
 export interface LeaseKeeperOptions {

@@ -1,5 +1,5 @@
 import * as base64url from 'jose/base64url'
-import type { RefreshedTokens } from '../types'
+import type { RefreshedTokens } from '../types.js'
 
 /**
  * What the single-flight store holds for one refresh token: the tokens it was refreshed into, the

@@ -1,13 +1,13 @@
-import { DEFAULTS } from '../defaults'
-import { assertNever } from '../util/assert-never'
-import { setBounded } from '../util/bounded-map'
-import { describeError } from '../errors'
-import { TimeLimitError, withinTimeLimit } from '../util/time-limit'
-import { LeaseKeeper } from './lease-keeper'
-import type { Sealer, StoredResult } from './sealing'
-import type { RefreshTiming } from './timing'
-import type { RefreshStore } from '../stores/store'
-import type { Logger, RefreshOutcome, RefreshedTokens } from '../types'
+import { DEFAULTS } from '../defaults.js'
+import { assertNever } from '../util/assert-never.js'
+import { setBounded } from '../util/bounded-map.js'
+import { describeError } from '../errors.js'
+import { TimeLimitError, withinTimeLimit } from '../util/time-limit.js'
+import { LeaseKeeper } from './lease-keeper.js'
+import type { Sealer, StoredResult } from './sealing.js'
+import type { RefreshTiming } from './timing.js'
+import type { RefreshStore } from '../stores/store.js'
+import type { Logger, RefreshOutcome, RefreshedTokens } from '../types.js'
 
 /**
  * What single flight came to for one request. `source` says where the answer came from:

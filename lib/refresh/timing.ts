@@ -1,7 +1,7 @@
-import { DEFAULTS } from '../defaults'
-import { RefreshConfigError } from '../errors'
+import { DEFAULTS } from '../defaults.js'
+import { RefreshConfigError } from '../errors.js'
 
-/** The timing options a user may set (all in milliseconds); see `RefreshEngineOptions` for each. */
+/** The timing options a user may set (all in milliseconds); see `RefreshOptions` for each. */
 export interface TimingOptions {
   providerTimeoutMs?: number
   providerCallLimitMs?: number

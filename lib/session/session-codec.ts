@@ -39,8 +39,8 @@
 import * as base64url from 'jose/base64url'
 import { decodeProtectedHeader } from 'jose/decode/protected_header'
 import { calculateJwkThumbprint } from 'jose/jwk/thumbprint'
-import { BoundedStringMap } from '../util/bounded-map'
-import type { SessionPayload } from './session-fields'
+import { BoundedStringMap } from '../util/bounded-map.js'
+import type { SessionPayload } from './session-fields.js'
 
 /** Which `next-auth/jwt` line is installed, as its own `encode` shows it. */
 export type CodecLine = 'next-auth-v4' | 'authjs'

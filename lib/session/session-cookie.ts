@@ -16,10 +16,10 @@
  * out, a quarter of the Web Crypto calls per decode on the edge.
  */
 import * as nextAuthJwt from 'next-auth/jwt'
-import { readChunkedCookie, type CookiePart } from './cookie-chunks'
-import { NOT_MINE, SessionKeyCache, decryptWith, encryptWith } from './session-codec'
-import type { SessionPayload } from './session-fields'
-import type { CookieSource } from '../types'
+import { readChunkedCookie, type CookiePart } from './cookie-chunks.js'
+import { NOT_MINE, SessionKeyCache, decryptWith, encryptWith } from './session-codec.js'
+import type { SessionPayload } from './session-fields.js'
+import type { CookieSource } from '../types.js'
 
 /**
  * The two session-cookie formats in the field:

@@ -1,6 +1,6 @@
-import { accessTokenExpiry, accessTokenIssuedAt } from './access-token-expiry'
-import { DEFAULTS } from '../defaults'
-import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens, type SignInAccount } from '../types'
+import { accessTokenExpiry, accessTokenIssuedAt } from './access-token-expiry.js'
+import { DEFAULTS } from '../defaults.js'
+import { REFRESH_TOKEN_ERROR, type RefreshedTokens, type SessionTokens, type SignInAccount } from '../types.js'
 
 /** A decoded session JWT payload, as next-auth's `jwt` callback returns it. */
 export type SessionPayload = Record<string, unknown>

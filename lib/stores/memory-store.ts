@@ -1,5 +1,5 @@
-import { DEFAULTS } from '../defaults'
-import type { AttemptMark, ClaimResult, ExtendResult, PeekResult, RefreshStore } from './store'
+import { DEFAULTS } from '../defaults.js'
+import type { AttemptMark, ClaimResult, ExtendResult, PeekResult, RefreshStore } from './store.js'
 
 interface Entry {
   value: string

@@ -11,7 +11,9 @@
 
 /** The attempt mark written with a lock: sealed by the caller, kept `ttlMs` (ms) unless a publish removes it. */
 export interface AttemptMark {
+  /** The mark's value, sealed by the caller: the store keeps it opaque. */
   sealed: string
+  /** How long the mark lives unless a publish removes it, ms. */
   ttlMs: number
 }
 

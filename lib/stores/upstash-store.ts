@@ -1,6 +1,6 @@
-import { DEFAULTS } from '../defaults'
+import { DEFAULTS } from '../defaults.js'
 import type { Redis } from '@upstash/redis'
-import type { ClaimResult, ExtendResult, PeekResult, RefreshStore } from './store'
+import type { ClaimResult, ExtendResult, PeekResult, RefreshStore } from './store.js'
 
 /** The part of `@upstash/redis` this store uses; narrowed so tests and wrappers can pass their own. */
 export type UpstashLike = Pick<Redis, 'eval' | 'mget'>

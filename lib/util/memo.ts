@@ -1,4 +1,4 @@
-import { BoundedStringMap } from './bounded-map'
+import { BoundedStringMap } from './bounded-map.js'
 
 /**
  * A small per-isolate memo: concurrent and repeated computations for the same key share one

@@ -1,5 +1,5 @@
 import { NextResponse } from 'next/server'
-import { isLoopbackHostname } from 'next-auth-edge-refresh'
+import { isLoopbackHostname } from '@/env'
 import { readTokenSession } from '@/app/_server/session'
 import { appEnv } from '@/env'
 import { providerHooks } from '@/testkit/provider-hooks'
