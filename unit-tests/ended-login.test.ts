@@ -37,6 +37,13 @@ describe('endedLoginResponse', () => {
     expect(() => endedLoginSettings({ callbackParam: 'from&x=1' })).toThrow(/callbackParam must be a plain query parameter name/)
   })
 
+  it("defaults the sign-in page to the app's next-auth pages.signIn, then to next-auth's own", () => {
+    expect(endedLoginSettings({ pages: { signIn: '/login' } }).signInPath).toBe('/login')
+    expect(endedLoginSettings({ pages: { signIn: '/login' }, signInPath: '/welcome' }).signInPath).toBe('/welcome')
+    expect(endedLoginSettings({ pages: {} }).signInPath).toBe('/api/auth/signin')
+    expect(endedLoginSettings({ basePath: '/auth' }).signInPath).toBe('/auth/signin')
+  })
+
   it('answers API requests with 401 when asked to, never next-auth’s own routes', () => {
     expect(endedLoginResponse(api('/api/me'), settings).status).toBe(401)
     expect(endedLoginResponse(api('/api/auth/session'), settings).headers.get('x-middleware-next')).toBe('1')
