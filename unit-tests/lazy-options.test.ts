@@ -36,23 +36,27 @@ describe('once', () => {
   })
 
   it('does not remember a throw: the next use reads the options again', () => {
-    let secret: string | undefined
+    const env: { secret?: string } = {}
     const value = once(
-      () => secret,
+      () => env.secret,
       (found) => {
-        if (!found) throw new RefreshConfigError('CONFIG_MISSING_SECRET', 'secret is required')
+        if (!found) throw new RefreshConfigError('CONFIG_SECRET_MISSING', 'secret is required')
         return found
       },
     )
     expect(() => value()).toThrow(RefreshConfigError)
-    secret = 'set'
+    env.secret = 'set'
     expect(value()).toBe('set')
   })
 })
 
 describe('lazy options in the four factories', () => {
   it('createRefreshMiddleware(() => options) reads nothing at creation, reads once, reports a missing secret on the first request', async () => {
-    const read = vi.fn((): RefreshMiddlewareOptions => ({ secret: 'a-secret-of-enough-length-0123456789', providers: { oidc: provider }, logger: quiet }))
+    const read = vi.fn((): RefreshMiddlewareOptions => ({
+      secret: 'a-secret-of-enough-length-0123456789',
+      providers: { oidc: provider },
+      logger: quiet,
+    }))
     const middleware = createRefreshMiddleware(read)
     expect(read).not.toHaveBeenCalled()
     await middleware(request())
