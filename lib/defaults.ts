@@ -46,8 +46,8 @@ export const DEFAULTS = {
   minBackgroundSeconds: 10,
   /** next-auth's `basePath` (v4, and Auth.js v5 unless configured). */
   basePath: '/api/auth',
-  /** Key prefix of `upstashStore`. */
-  upstashPrefix: 'edge-refresh:',
+  /** Key prefix of `upstashStore` and `redisStore`. */
+  storePrefix: 'edge-refresh:',
   /** Entries `memoryStore` keeps at most. */
   memoryStoreMaxEntries: 10_000,
   /** Access-token lifetime assumed when neither the provider's answer (`expires_in`, a JWT's `exp`) nor next-auth's `account` says it, seconds. */

@@ -102,6 +102,20 @@ export class RedisProcess {
     }
   }
 
+  /**
+   * Pauses redis-server (SIGSTOP): connections stay open and commands sent meanwhile wait in the
+   * socket, to be applied late by {@link RedisProcess.resume}, as with a server stalled by a long
+   * command, a fork or a noisy neighbour.
+   */
+  pause(): void {
+    if (!this.child?.kill('SIGSTOP')) throw new Error('redis-server is not running')
+  }
+
+  /** Resumes a paused redis-server (SIGCONT). */
+  resume(): void {
+    if (!this.child?.kill('SIGCONT')) throw new Error('redis-server is not running')
+  }
+
   /** Stops redis-server (SIGTERM, then SIGKILL after 5 s) and resolves once it has exited. */
   async stop(): Promise<void> {
     const child = this.child

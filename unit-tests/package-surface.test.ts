@@ -97,9 +97,10 @@ function filesInTable(): string[] {
 }
 
 describe('the package surface', () => {
+  // A whole-program type check: seconds, more on a busy machine.
   it('no exported signature uses a type the package does not export', () => {
     expect(forgottenExports()).toEqual([])
-  })
+  }, 30_000)
 
   it(`the file table of ${FILE_TABLE_PAGE} lists every file of the package, and only those`, () => {
     const files = packageFiles().sort()

@@ -304,7 +304,7 @@ class SingleFlightCoordinator implements SingleFlight {
       this.inDoubt === 'end-login'
         ? { sealed: await this.sealer.seal(key, { kind: 'attempt', startedAt: this.now() }), ttlMs: request.markTtlMs ?? request.ttlMs }
         : undefined
-    return this.guarded(() => this.store.claim(key, this.timing.leaseMs, attempt))
+    return this.guarded(() => this.store.claim(key, this.timing.leaseMs, attempt, { appliedWithinMs: this.timing.storeTimeoutMs }))
   }
 
   /**

@@ -17,6 +17,12 @@ export interface AttemptMark {
   ttlMs: number
 }
 
+/** Per-call options of {@link RefreshStore.claim}. */
+export interface ClaimOptions {
+  /** How long the caller waits for this claim, ms; a claim the store would apply later applies nothing. Default: no limit. */
+  appliedWithinMs?: number
+}
+
 /** Outcome of {@link RefreshStore.claim}. */
 export type ClaimResult =
   /** A result is already there: use it. */
@@ -58,8 +64,15 @@ export interface RefreshStore {
   /**
    * Result present → return it; lock held → wait; attempt mark present → `attempted`; else take the
    * lock for `leaseMs` (ms), write `attempt` (if given) and lead. Atomic.
+   *
+   * `options.appliedWithinMs`: the caller gives up on this claim after that long (ms). A store whose
+   * commands can be applied later than sent (a network store: a paused server, a queue replayed
+   * after a reconnect) should then apply nothing and answer `wait`: a claim applied after its
+   * caller left would write an attempt mark for a call nobody makes, and after the mark settles its
+   * refresh token would count as in doubt and the login would end. Best effort: a store that cannot
+   * tell may ignore it.
    */
-  claim(key: string, leaseMs: number, attempt?: AttemptMark): Promise<ClaimResult>
+  claim(key: string, leaseMs: number, attempt?: AttemptMark, options?: ClaimOptions): Promise<ClaimResult>
   /**
    * Writes the result for `ttlMs` (ms), removes the attempt mark, and releases the lock if still
    * held by `lockId`. Atomic. A `lockId` that matches no lock (a late answer) still writes the result.
