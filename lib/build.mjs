@@ -14,9 +14,14 @@ const dist = join(here, 'dist')
 rmSync(dist, { recursive: true, force: true })
 
 await build({
-  // Three entries (see package.json "exports"); shared code goes to chunks, so that the main and
+  // Four entries (see package.json "exports"); shared code goes to chunks, so that the main and
   // database entries share one copy of each module (one RefreshConfigError class, one codec memo).
-  entryPoints: { index: join(here, 'index.ts'), database: join(here, 'database.ts'), client: join(here, 'client.ts') },
+  entryPoints: {
+    index: join(here, 'index.ts'),
+    database: join(here, 'database.ts'),
+    client: join(here, 'client.ts'),
+    otel: join(here, 'otel.ts'),
+  },
   outdir: dist,
   chunkNames: 'chunks/[name]-[hash]',
   splitting: true,

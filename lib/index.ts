@@ -24,6 +24,7 @@ export { withRefresh, type AppMiddleware, type ComposedMiddleware } from './next
 export type { RefreshOptions } from './refresh/engine.js'
 export type { StoreOutagePolicy, InDoubtPolicy } from './refresh/single-flight.js'
 export type { LazyOptions } from './util/lazy-options.js'
+export type { RefreshTelemetry, RefreshTrace, StoreOperation, StoreCallOutcome, ProviderCallOutcome } from './observe/telemetry.js'
 export {
   refreshCallbacks,
   type RefreshCallbacksOptions,

@@ -22,7 +22,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const LIB = join(ROOT, 'lib')
 const update = process.argv.includes('--update')
 /** Entry → the file its `exports` key resolves to (without extension). */
-const ENTRIES = { '.': 'index', './database': 'database', './client': 'client' }
+const ENTRIES = { '.': 'index', './database': 'database', './client': 'client', './otel': 'otel' }
 
 const failures = []
 const mainExports = exportNames('index')

@@ -137,7 +137,11 @@ function buildDatabaseRefreshMiddleware(options: DatabaseRefreshMiddlewareOption
       const sessionToken = sessionTokenOf(request)
       if (!sessionToken) return Promise.resolve(NextResponse.next())
       const known = judged.get(sessionToken)
-      if (known && nowSeconds() < known.freshUntil) return Promise.resolve(NextResponse.next())
+      if (known && nowSeconds() < known.freshUntil) {
+        options.telemetry?.fastPath('hit')
+        return Promise.resolve(NextResponse.next())
+      }
+      options.telemetry?.fastPath('miss')
       return handle(request, sessionToken, known, event)
     } catch (error) {
       logger.error(`[edge-refresh] unexpected failure, request passed through untouched: ${describeError(error)}`)

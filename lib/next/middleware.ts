@@ -29,6 +29,7 @@ import {
 import { sessionCacheKey } from '../session/session-codec.js'
 import { readSessionTokens, withLoginEnded, withRefreshedTokens, type SessionPayload } from '../session/session-fields.js'
 import { assertNever } from '../util/assert-never.js'
+import type { RefreshTelemetry } from '../observe/telemetry.js'
 
 /** Options of {@link createRefreshMiddleware}: the engine's, plus cookie naming and the sign-in redirect. */
 export interface RefreshMiddlewareOptions extends RefreshOptions, EndedLoginOptions {
@@ -157,12 +158,14 @@ class JwtSessionRefresher {
   private readonly mayBeSession: (name: string) => boolean
   private readonly unknownProvidersReported = new Set<string | undefined>()
   private readonly onResult: RefreshMiddlewareOptions['onResult']
+  private readonly telemetry: RefreshTelemetry | undefined
 
   constructor(options: RefreshMiddlewareOptions) {
     this.engine = createRefreshEngine(options)
     this.settings = commonSettings(options)
     this.endedLogin = endedLoginSettings(options)
     this.onResult = options.onResult
+    this.telemetry = options.telemetry
     this.codec = options.jwt ?? installedCodec
     this.cookieOptions = {
       secrets: this.settings.secrets,
@@ -183,7 +186,12 @@ class JwtSessionRefresher {
   handle(request: NextRequest, event?: NextFetchEvent): Promise<NextResponse> {
     try {
       const sessionCookies = this.sessionCookiesOf(request)
-      if (sessionCookies.length === 0 || this.judgedFresh(sessionCookies[0]!.jwt)) return Promise.resolve(NextResponse.next())
+      if (sessionCookies.length === 0) return Promise.resolve(NextResponse.next())
+      if (this.judgedFresh(sessionCookies[0]!.jwt)) {
+        this.telemetry?.fastPath('hit')
+        return Promise.resolve(NextResponse.next())
+      }
+      this.telemetry?.fastPath('miss')
       return this.refresh(request, sessionCookies, event)
     } catch (error) {
       return Promise.resolve(this.passedOnAfter(error))
@@ -233,10 +241,19 @@ class JwtSessionRefresher {
           if (decision.reason === 'fresh') this.judge(found.jwt, engine.freshUntil(tokens))
           return NextResponse.next()
         }
-        const result = await engine.run(tokens, {
-          ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
-          ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
-        })
+        const trace = this.telemetry?.startRefresh(tokens.provider)
+        let result: EngineResult
+        try {
+          result = await engine.run(tokens, {
+            ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
+            ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
+            ...(trace ? { trace } : {}),
+          })
+        } catch (error) {
+          trace?.end('error', undefined)
+          throw error
+        }
+        trace?.end(result.reason, 'source' in result ? result.source : undefined)
         this.report(result, request)
         return await this.respond(request, { ...found.location, format: read.format }, found.jwt, payload, result)
       }

@@ -15,6 +15,7 @@ import { nonNegative, positive, resolveTiming, type RefreshTiming } from './timi
 import { TimeLimitError, withinTimeLimit } from '../util/time-limit.js'
 import { memoryStore } from '../stores/memory-store.js'
 import type { RefreshStore } from '../stores/store.js'
+import type { RefreshTelemetry, RefreshTrace } from '../observe/telemetry.js'
 import type { FetchLike, Logger, RefreshOutcome, RefreshedTokens, SessionTokens } from '../types.js'
 
 /** Options shared by the middleware and the next-auth callbacks. Durations say their unit. */
@@ -82,6 +83,11 @@ export interface RefreshOptions {
   now?: () => number
   /** Default `console`. */
   logger?: Logger
+  /**
+   * Receives what the refresh did, for traces and metrics: `openTelemetry()` from
+   * `next-auth-edge-refresh/otel`, or your own. Default none (nothing is measured, nothing is called).
+   */
+  telemetry?: RefreshTelemetry
 }
 
 /** What the engine did for one session, with the reason. */
@@ -111,6 +117,8 @@ export interface RunOptions {
    * new tokens there rather than presenting the old one again. The lock's lease is renewed while it runs.
    */
   persist?: (outcome: SettledOutcome, presentedRefreshToken: string) => Promise<boolean>
+  /** Where this run's store round trips, provider call and waits are reported (see `RefreshOptions.telemetry`). Default none. */
+  trace?: RefreshTrace
 }
 
 /** A provider answer that is final for its refresh token: new tokens, or a dead token. */
@@ -246,7 +254,13 @@ export function createRefreshEngine(options: RefreshOptions): RefreshEngine {
         const deliveredTtlMs = resultTtlMs(runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
         // The old cookie can come back for as long as it decodes: so long must an unanswered attempt be remembered.
         const markTtlMs = resultTtlMs(false, runOptions.sessionExpiresAt)
-        const request = { call, ttlMs: background ? markTtlMs : deliveredTtlMs, deliveredTtlMs, markTtlMs }
+        const request = {
+          call,
+          ttlMs: background ? markTtlMs : deliveredTtlMs,
+          deliveredTtlMs,
+          markTtlMs,
+          ...(runOptions.trace ? { trace: runOptions.trace } : {}),
+        }
         const step = background
           ? await flight.refreshInBackground(refreshToken, { ...request, waitUntil: runOptions.waitUntil! })
           : await flight.refresh(refreshToken, { ...request, ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}) })

@@ -6,6 +6,7 @@ import { TimeLimitError, withinTimeLimit } from '../util/time-limit.js'
 import { LeaseKeeper } from './lease-keeper.js'
 import type { Sealer, StoredResult } from './sealing.js'
 import type { RefreshTiming } from './timing.js'
+import type { RefreshTrace, StoreOperation } from '../observe/telemetry.js'
 import type { RefreshStore } from '../stores/store.js'
 import type { Logger, RefreshOutcome, RefreshedTokens } from '../types.js'
 
@@ -111,6 +112,8 @@ export interface FlightRequest {
   markTtlMs?: number
   /** Keeps a provider call alive past this request when it outlasts `providerTimeoutMs`. */
   waitUntil?: WaitUntil
+  /** Where this request's store round trips, provider call and waits are reported. Default none. */
+  trace?: RefreshTrace
 }
 
 /** One refresh per refresh token: in this isolate (a promise map) and across isolates (the store). */
@@ -287,7 +290,9 @@ class SingleFlightCoordinator implements SingleFlight {
         default:
           return assertNever(claim.value)
       }
-      const waited = await this.waitForResult(key, deadline, lockEndsAt)
+      const waitStartedAt = this.now()
+      const waited = await this.waitForResult(key, deadline, lockEndsAt, request.trace)
+      request.trace?.waited(this.now() - waitStartedAt, waited.state)
       if (waited.state === 'outage') return this.onOutage(waited.error, key, request)
       if (waited.state === 'result') return waited.result
     }
@@ -304,7 +309,9 @@ class SingleFlightCoordinator implements SingleFlight {
       this.inDoubt === 'end-login'
         ? { sealed: await this.sealer.seal(key, { kind: 'attempt', startedAt: this.now() }), ttlMs: request.markTtlMs ?? request.ttlMs }
         : undefined
-    return this.guarded(() => this.store.claim(key, this.timing.leaseMs, attempt, { appliedWithinMs: this.timing.storeTimeoutMs }))
+    return this.guarded('claim', request.trace, () =>
+      this.store.claim(key, this.timing.leaseMs, attempt, { appliedWithinMs: this.timing.storeTimeoutMs }),
+    )
   }
 
   /**
@@ -330,7 +337,7 @@ class SingleFlightCoordinator implements SingleFlight {
     )
     const lease = lockId
       ? new LeaseKeeper({
-          extend: (leaseMs) => this.guarded(() => this.store.extend(key, lockId, leaseMs)),
+          extend: (leaseMs) => this.guarded('extend', request.trace, () => this.store.extend(key, lockId, leaseMs)),
           timing,
           now: this.now,
           confirmedUntil: claimedAt + timing.leaseMs,
@@ -339,10 +346,12 @@ class SingleFlightCoordinator implements SingleFlight {
       : undefined
     lease?.start()
 
+    const providerCallEnded = request.trace?.providerCall()
     const calling = request
       .call(controller.signal)
       .catch((error: unknown): LeaderOutcome => ({ reason: 'transient', detail: `provider call threw: ${describeError(error)}` }))
     const ended = Promise.race([calling.then((outcome): CallEnd => ({ kind: 'answered', outcome })), givenUp]).then((end): CallEnd => {
+      providerCallEnded?.(end.kind === 'answered' ? end.outcome.reason : 'unanswered')
       clearTimeout(limit)
       if (end.kind === 'unknown') controller.abort(new Error(end.why))
       return end
@@ -396,10 +405,10 @@ class SingleFlightCoordinator implements SingleFlight {
     const sealed = await this.sealer.seal(key, plan.stored)
     let retries: Promise<void> | undefined
     if (lockId) {
-      const published = await this.guarded(() => this.store.publish(key, lockId, sealed, plan.storeTtlMs))
+      const published = await this.guarded('publish', request.trace, () => this.store.publish(key, lockId, sealed, plan.storeTtlMs))
       if (!published.ok) {
         this.warnOutage(published.error)
-        retries = this.retryPublish(key, lockId, sealed, plan.storeTtlMs, startedAt)
+        retries = this.retryPublish(key, lockId, sealed, plan.storeTtlMs, startedAt, request.trace)
       }
     } else {
       // Refreshed without the lock (storeOutage: "refresh-in-isolate"). If the store is merely
@@ -428,13 +437,15 @@ class SingleFlightCoordinator implements SingleFlight {
   ): { stored: StoredResult; storeTtlMs: number; result: FlightResult; localTtlMs: number } {
     const markTtlMs = request.markTtlMs ?? request.ttlMs
     if (end.kind === 'unknown') {
-      if (this.inDoubt === 'end-login')
+      if (this.inDoubt === 'end-login') {
+        request.trace?.markedInDoubt()
         return {
           stored: { kind: 'in-doubt' },
           storeTtlMs: markTtlMs,
           result: { reason: 'in-doubt', source: 'provider' },
           localTtlMs: markTtlMs,
         }
+      }
       return this.backoffPlan(key, { detail: end.why })
     }
     const { outcome } = end
@@ -480,11 +491,18 @@ class SingleFlightCoordinator implements SingleFlight {
    * still publish (`attemptSettlesWithinMs` from its start): until then waiters wait for it and
    * nobody leads, because the attempt mark is still in the store.
    */
-  private async retryPublish(key: string, lockId: string, sealed: string, ttlMs: number, startedAt: number): Promise<void> {
+  private async retryPublish(
+    key: string,
+    lockId: string,
+    sealed: string,
+    ttlMs: number,
+    startedAt: number,
+    trace: RefreshTrace | undefined,
+  ): Promise<void> {
     for (let retry = 0; retry < DEFAULTS.publishRetries; retry++) {
       await sleep(this.timing.storeTimeoutMs)
       if (this.now() - startedAt >= this.timing.attemptSettlesWithinMs) break
-      const published = await this.guarded(() => this.store.publish(key, lockId, sealed, ttlMs))
+      const published = await this.guarded('publish', trace, () => this.store.publish(key, lockId, sealed, ttlMs))
       if (published.ok) return
     }
     this.logger.error(
@@ -503,7 +521,7 @@ class SingleFlightCoordinator implements SingleFlight {
     if (outcome.reason === 'transient') this.settled.delete(key)
     const plan = this.planFor(key, { kind: 'answered', outcome }, request)
     const sealed = await this.sealer.seal(key, plan.stored)
-    const published = await this.guarded(() => this.store.publish(key, FALLBACK_LOCK_ID, sealed, plan.storeTtlMs))
+    const published = await this.guarded('publish', request.trace, () => this.store.publish(key, FALLBACK_LOCK_ID, sealed, plan.storeTtlMs))
     if (!published.ok) this.warnOutage(published.error)
     this.remember(key, plan.result, plan.localTtlMs)
   }
@@ -524,7 +542,12 @@ class SingleFlightCoordinator implements SingleFlight {
    * second time. The waiter keeps polling for the leader's result until the lease would have
    * ended, and then gives up for this request without claiming.
    */
-  private async waitForResult(key: string, requestDeadline: number, lockEndsAt?: number): Promise<Waited> {
+  private async waitForResult(
+    key: string,
+    requestDeadline: number,
+    lockEndsAt: number | undefined,
+    trace: RefreshTrace | undefined,
+  ): Promise<Waited> {
     const deadline = Math.min(this.now() + this.timing.leaseMs, requestDeadline)
     let delay = this.pollStartMs
     let vanished = false
@@ -539,7 +562,7 @@ class SingleFlightCoordinator implements SingleFlight {
       if (vanished && this.now() >= lockEndsAt!) return lost
       await sleep(Math.min(delay, Math.max(0, deadline - this.now())))
       delay = Math.min(delay * 1.5, this.pollMaxMs)
-      const peeked = await this.guarded(() => this.store.peek(key))
+      const peeked = await this.guarded('peek', trace, () => this.store.peek(key))
       if (!peeked.ok) return { state: 'outage', error: peeked.error }
       switch (peeked.value.kind) {
         case 'result':
@@ -614,7 +637,7 @@ class SingleFlightCoordinator implements SingleFlight {
     if (entry) entry.until = Math.min(entry.until, this.now() + ttlMs)
     const shorten = this.store.shorten?.bind(this.store)
     if (!shorten) return
-    waitUntil?.(this.guarded(() => shorten(key, ttlMs)))
+    waitUntil?.(this.guarded('shorten', undefined, () => shorten(key, ttlMs)))
   }
 
   /** Registers `run` as this isolate's flight for `key` at once, before any await. */
@@ -655,11 +678,15 @@ class SingleFlightCoordinator implements SingleFlight {
   }
 
   /** One store round trip within `storeTimeoutMs`; never throws (a store method that throws at once included). */
-  private async guarded<T>(operation: () => Promise<T>): Promise<StoreCall<T>> {
+  private async guarded<T>(name: StoreOperation, trace: RefreshTrace | undefined, operation: () => Promise<T>): Promise<StoreCall<T>> {
+    const ended = trace?.storeCall(name)
     try {
-      return { ok: true, value: await withinTimeLimit(operation(), this.timing.storeTimeoutMs, `${this.store.kind} store`) }
+      const value = await withinTimeLimit(operation(), this.timing.storeTimeoutMs, `${this.store.kind} store`)
+      ended?.('ok')
+      return { ok: true, value }
     } catch (error) {
       const slow = error instanceof TimeLimitError
+      ended?.(slow ? 'timeout' : 'error')
       return {
         ok: false,
         error: slow ? `${this.store.kind} store answered slower than ${this.timing.storeTimeoutMs} ms` : describeError(error),
