@@ -81,7 +81,7 @@ export function buildAuthOptions(env: AppEnv): AuthOptions {
     // The app's own page: it explains a login that ended (RefreshTokenError) before asking again.
     pages: { signIn: SIGN_IN_PATH },
     // The callbacks' default skew is 0: they only refresh a token that has already expired. The
-    // middleware refreshes every page, RSC, server action and /api/auth/session request before it
+    // proxy (proxy.ts) refreshes every page, RSC, server action and /api/auth/session request before it
     // reaches this code; refreshing earlier here would race it, and a server component cannot save
     // what it refreshed.
     callbacks: { ...refreshCallbacks(refreshOptions(env)) },
@@ -92,7 +92,7 @@ export function buildAuthOptions(env: AppEnv): AuthOptions {
  * The database strategy (DATABASE_URL): sessions, users and accounts in PostgreSQL through
  * @auth/pg-adapter; the provider tokens in the `accounts` row, refreshed by the `session` callback
  * (and by route handlers through {@link getAccountRefresher}) with the same single flight and store
- * as the middleware's. The edge middleware cannot reach PostgreSQL and passes these sessions on.
+ * as the proxy's. The proxy (proxy.ts) passes these sessions on: they are refreshed here.
  */
 function buildDatabaseAuthOptions(env: AppEnv): AuthOptions {
   const refresher = getAccountRefresher()

@@ -1,11 +1,14 @@
 /**
  * The app's environment: the ONLY module that reads `process.env`. Everything else (auth.ts,
- * middleware.ts, the pages, local/dev.ts) asks {@link loadEnv} and gets typed, validated values.
+ * proxy.ts, the pages, local/dev.ts) asks {@link loadEnv} and gets typed, validated values.
  *
- * Edge note: middleware runs in the Edge runtime. There only variables known at build time or set
- * in the deployment exist, and some platforms only expose variables the code names literally; so
- * every variable below is read as `process.env.NAME`, never through a computed key. `next start`
- * passes its whole environment to the middleware sandbox, so everything here works there too.
+ * Literal names: every variable below is read as `process.env.NAME`, never through a computed key.
+ * The proxy (proxy.ts) runs on Node and sees the whole environment; but the same module may be
+ * bundled for an edge `middleware.ts`, where only variables named literally exist on some platforms.
+ *
+ * The refresh store, by precedence: `REDIS_URL` (an ordinary Redis over TCP, client chosen with
+ * `REDIS_CLIENT`: node-redis or ioredis), else `UPSTASH_REDIS_REST_URL` + `_TOKEN`, else
+ * `KV_REST_API_URL` + `_TOKEN`, else memory (one server process). See {@link AppEnv.store}.
  *
  * Embedded defaults (the zero-config demo): when NO provider is configured, the app signs in
  * against the local OpenID provider that `npm run dev` starts (`local/dev.ts`):
@@ -38,7 +41,7 @@ export const DEMO_ONLY_INSECURE_SECRET = 'demo-only-insecure-secret--never-use-i
 /** Scope requested from a generic OIDC provider when OIDC_SCOPE is not set. */
 export const DEFAULT_OIDC_SCOPE = 'openid profile email offline_access'
 
-/** next-auth's session max age (its default, 30 days), shared by next-auth and the middleware. Seconds. */
+/** next-auth's session max age (its default, 30 days), shared by next-auth and the proxy. Seconds. */
 export const SESSION_MAX_AGE_SECONDS = 30 * 24 * 60 * 60
 
 /** The raw variables, by name. Tests and `local/dev.ts` may pass their own. */
@@ -61,11 +64,13 @@ export interface RawEnv {
   UPSTASH_REDIS_REST_TOKEN?: string | undefined
   KV_REST_API_URL?: string | undefined
   KV_REST_API_TOKEN?: string | undefined
+  REDIS_URL?: string | undefined
+  REDIS_CLIENT?: string | undefined
   REFRESH_SKEW_SECONDS?: string | undefined
   DATABASE_URL?: string | undefined
 }
 
-/** Reads every variable by its literal name (see the edge note above). */
+/** Reads every variable by its literal name (see the note above). */
 export function readProcessEnv(): RawEnv {
   return {
     NODE_ENV: process.env.NODE_ENV,
@@ -86,6 +91,8 @@ export function readProcessEnv(): RawEnv {
     UPSTASH_REDIS_REST_TOKEN: process.env.UPSTASH_REDIS_REST_TOKEN,
     KV_REST_API_URL: process.env.KV_REST_API_URL,
     KV_REST_API_TOKEN: process.env.KV_REST_API_TOKEN,
+    REDIS_URL: process.env.REDIS_URL,
+    REDIS_CLIENT: process.env.REDIS_CLIENT,
     REFRESH_SKEW_SECONDS: process.env.REFRESH_SKEW_SECONDS,
     DATABASE_URL: process.env.DATABASE_URL,
   }
@@ -97,16 +104,34 @@ export type ProviderEnv =
   | { id: 'google'; clientId: string; clientSecret: string }
   | { id: 'oidc'; issuer: string; clientId: string; clientSecret: string; scope: string; demo: boolean }
 
+/** The Redis clients the demo can talk to an ordinary Redis with (`REDIS_CLIENT`). */
+export const REDIS_CLIENTS = ['node-redis', 'ioredis'] as const
+
+/** An ordinary Redis over TCP: `REDIS_URL`, and which client library opens it. */
+export interface RedisEnv {
+  /** `redis://…` or `rediss://…` (TLS). */
+  url: string
+  client: (typeof REDIS_CLIENTS)[number]
+}
+
 /** The validated configuration. */
 export interface AppEnv {
-  /** The session secret next-auth signs and encrypts with; the middleware must use the same. */
+  /** The session secret next-auth signs and encrypts with; the proxy must use the same. */
   secret: string
   secretSource: 'NEXTAUTH_SECRET' | 'AUTH_SECRET' | 'demo default'
   /** `NEXTAUTH_URL`, when set. */
   url: string | undefined
   /** At least one. */
   providers: ProviderEnv[]
-  /** The shared refresh store; absent → in-memory (one process / isolate only). */
+  /**
+   * The refresh store the app uses, by precedence: `redis` when REDIS_URL is set (an ordinary Redis
+   * over TCP, for the Node proxy and `next start` replicas), else `upstash` when UPSTASH_REDIS_REST_*
+   * (or KV_REST_API_*) is set, else `memory` (one server process only).
+   */
+  store: 'redis' | 'upstash' | 'memory'
+  /** `REDIS_URL` and the client that talks to it (`REDIS_CLIENT`, default node-redis). Wins over {@link AppEnv.upstash}. */
+  redis: RedisEnv | undefined
+  /** Upstash Redis over REST, when configured (used when REDIS_URL is not set). */
   upstash: { url: string; token: string; source: 'UPSTASH_REDIS_REST' | 'KV_REST_API' } | undefined
   /** `REFRESH_SKEW_SECONDS`, or the demo's value, or undefined (the library default, 60). */
   skewSeconds: number | undefined
@@ -258,6 +283,19 @@ export function loadEnv(raw: RawEnv = readProcessEnv()): AppEnv {
     }
   }
 
+  // REDIS_URL (a TCP Redis) takes precedence over the Upstash REST variables; both are validated.
+  let redis: RedisEnv | undefined
+  const redisUrl = value('REDIS_URL')
+  const redisClient = value('REDIS_CLIENT')
+  let client: RedisEnv['client'] = 'node-redis'
+  if (redisClient !== undefined) {
+    if ((REDIS_CLIENTS as readonly string[]).includes(redisClient)) client = redisClient as RedisEnv['client']
+    else problems.push(`REDIS_CLIENT is malformed: expected ${REDIS_CLIENTS.join(' or ')}, got "${redisClient}"`)
+    if (redisUrl === undefined) problems.push('REDIS_URL is missing: REDIS_CLIENT is set, but it only chooses the client for REDIS_URL')
+  }
+  if (redisUrl !== undefined && checkRedisUrl(redisUrl, problems)) redis = { url: redisUrl, client }
+  const store: AppEnv['store'] = redis ? 'redis' : upstash ? 'upstash' : 'memory'
+
   let skewSeconds: number | undefined = demo ? DEMO_SKEW_SECONDS : undefined
   const skew = value('REFRESH_SKEW_SECONDS')
   if (skew !== undefined) {
@@ -273,7 +311,7 @@ export function loadEnv(raw: RawEnv = readProcessEnv()): AppEnv {
   }
 
   if (problems.length > 0) throw new EnvError(problems)
-  return { secret: secret!, secretSource, url, providers, upstash, skewSeconds, database, demo, demoDefaultsAllowed }
+  return { secret: secret!, secretSource, url, providers, store, redis, upstash, skewSeconds, database, demo, demoDefaultsAllowed }
 }
 
 let cached: AppEnv | undefined
@@ -339,6 +377,23 @@ function checkIssuer(name: string, value: string, problems: string[]): boolean {
 
 function checkRestUrl(name: string, value: string, problems: string[]): boolean {
   return secureUrl(name, value, 'https://xyz.upstash.io', problems) !== undefined
+}
+
+/**
+ * A Redis URL: `redis://` or `rediss://` (TLS) with a host. Plain `redis://` is accepted anywhere:
+ * self-hosted replicas usually reach Redis on a private network (`redis://redis:6379`).
+ */
+function checkRedisUrl(value: string, problems: string[]): boolean {
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {
+    url = undefined
+  }
+  if (url && (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname) return true
+  // Never echo the URL: it may hold a password.
+  problems.push('REDIS_URL is malformed: expected redis://[user:password@]host:port[/db] or rediss://… (TLS)')
+  return false
 }
 
 /**

@@ -1,7 +1,12 @@
 /**
- * The app's wiring of the edge refresh layer. Edge runtime by default: no `config.runtime` (on
- * Next 16 `runtime: 'edge'` here fails the build). Built once per isolate, on the first request,
- * from the validated environment (env.ts), so that `next build` needs no deployment variables.
+ * The app's wiring of the refresh layer, as a Next 16 proxy (`proxy.ts`, which replaces the
+ * deprecated `middleware.ts`). A proxy runs on Node.js only: no `config.runtime` here (Next 16
+ * refuses one in this file). Built once per server process, on the first request, from the
+ * validated environment (env.ts), so that `next build` needs no deployment variables.
+ *
+ * On Node the proxy gets a `NextFetchEvent` whose `waitUntil` Next keeps until the work settles:
+ * a token inside the skew window is answered at once and refreshed after the response, as on the
+ * edge (with a shared store: REDIS_URL or UPSTASH_*; the in-memory store refreshes in front).
  */
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server'
 import { createRefreshMiddleware, type RefreshMiddleware, type RefreshReport } from 'next-auth-edge-refresh'
@@ -10,20 +15,25 @@ import { middlewareOptions } from './refresh-options'
 
 let refresh: RefreshMiddleware | undefined
 
-/** The storm panel's probe (app/api/storm/probe): its answers say what the middleware did. */
+/** The storm panel's probe (app/api/storm/probe): its answers say what the proxy did. */
 const STORM_PROBE_PATH = '/api/storm/probe'
 /** What the refresh did per request, until this request's response is built (the object is the key: no leak). */
 const reports = new WeakMap<NextRequest, RefreshReport>()
 
-export async function middleware(request: NextRequest, event: NextFetchEvent) {
-  // Database sessions (DATABASE_URL) keep their tokens in PostgreSQL, which the edge cannot reach:
-  // their cookie holds only a session token, and the `session` callback refreshes on Node.
+export async function proxy(request: NextRequest, event: NextFetchEvent) {
+  // Database sessions (DATABASE_URL) keep their tokens in PostgreSQL: their cookie holds only a
+  // session token, and the `session` callback refreshes them (auth.ts). The proxy passes them on.
   if (appEnv().database) return NextResponse.next()
   refresh ??= createRefreshMiddleware({ ...middlewareOptions(appEnv()), onResult: (report, reported) => reports.set(reported, report) })
   const response = await refresh(request, event)
   if (request.nextUrl.pathname === STORM_PROBE_PATH) {
     const report = reports.get(request)
     response.headers.set('x-edge-refresh', report ? `${report.reason}${report.source ? `/${report.source}` : ''}` : 'passed')
+    // Where the proxy ran and what it was given to finish work after the response (tests read it).
+    response.headers.set(
+      'x-edge-refresh-runtime',
+      `${typeof (globalThis as { EdgeRuntime?: unknown }).EdgeRuntime === 'string' ? 'edge' : 'nodejs'}; waitUntil=${typeof event?.waitUntil}`,
+    )
   }
   return response
 }

@@ -32,6 +32,8 @@ describe('loadEnv', () => {
     ])
     expect(env.secret).toBe(DEMO_ONLY_INSECURE_SECRET)
     expect(env.upstash).toBeUndefined()
+    expect(env.redis).toBeUndefined()
+    expect(env.store).toBe('memory')
     expect(env.skewSeconds).toBe(10)
   })
 
@@ -85,6 +87,37 @@ describe('loadEnv', () => {
     expect(env.providers[0]).toMatchObject({ issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc' })
     expect(env.secretSource).toBe('AUTH_SECRET')
     expect(env.upstash).toEqual({ url: 'https://eu1-x.upstash.io', token: 'token', source: 'UPSTASH_REDIS_REST' })
+    expect(env.store).toBe('upstash')
     expect(env.skewSeconds).toBe(30)
+  })
+
+  it('REDIS_URL: node-redis by default, ioredis on request, and it takes precedence over Upstash', () => {
+    const base = { NODE_ENV: 'development' }
+    expect(loadEnv({ ...base, REDIS_URL: 'redis://redis:6379' })).toMatchObject({
+      store: 'redis',
+      redis: { url: 'redis://redis:6379', client: 'node-redis' },
+    })
+    expect(loadEnv({ ...base, REDIS_URL: 'rediss://user:pw@cache.example.com:6380/2', REDIS_CLIENT: 'ioredis' }).redis).toEqual({
+      url: 'rediss://user:pw@cache.example.com:6380/2',
+      client: 'ioredis',
+    })
+    const both = loadEnv({
+      ...base,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      UPSTASH_REDIS_REST_URL: 'https://eu1-x.upstash.io',
+      UPSTASH_REDIS_REST_TOKEN: 'token',
+    })
+    expect(both.store).toBe('redis')
+    // Still read (and checked), just not used.
+    expect(both.upstash?.source).toBe('UPSTASH_REDIS_REST')
+  })
+
+  it('REDIS_URL and REDIS_CLIENT problems are named, without echoing a URL that may hold a password', () => {
+    const problems = problemsOf({ NODE_ENV: 'development', REDIS_URL: 'http://user:secret@redis:6379', REDIS_CLIENT: 'jedis' })
+    expect(problems).toHaveLength(2)
+    expect(problems.find((problem) => problem.startsWith('REDIS_URL '))).toContain('malformed')
+    expect(problems.find((problem) => problem.startsWith('REDIS_CLIENT '))).toContain('node-redis or ioredis')
+    expect(problems.join('\n')).not.toContain('secret')
+    expect(problemsOf({ NODE_ENV: 'development', REDIS_CLIENT: 'ioredis' })).toEqual([expect.stringMatching(/^REDIS_URL is missing/)])
   })
 })

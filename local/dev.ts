@@ -21,6 +21,13 @@ const DEMO_ACCESS_TOKEN_TTL_SECONDS = 30
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
+/** Which refresh store the app will use (env.ts's precedence), without the URL's credentials. */
+function storeLabel(env: AppEnv): string {
+  if (env.redis) return `Redis over TCP (REDIS_URL, ${env.redis.client})`
+  if (env.upstash) return `Upstash (${env.upstash.source}_*)`
+  return 'memory (this process only)'
+}
+
 async function main(): Promise<number> {
   let env: AppEnv
   try {
@@ -66,9 +73,7 @@ async function main(): Promise<number> {
   } else {
     console.log(`[dev] providers from the environment: ${env.providers.map((p) => p.id).join(', ')}`)
   }
-  console.log(
-    `[dev] refresh store: ${env.upstash ? `Upstash (${env.upstash.source}_*)` : 'memory (this process only)'}; secret: ${env.secretSource}`,
-  )
+  console.log(`[dev] refresh store: ${storeLabel(env)}; secret: ${env.secretSource}`)
   console.log(`[dev] open ${appUrl}`)
 
   const nextBin = createRequire(import.meta.url).resolve('next/dist/bin/next')

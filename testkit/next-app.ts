@@ -33,6 +33,8 @@ export const ARTIFACTS = join(ROOT, 'artifacts')
 
 const NEXT_BIN = createRequire(import.meta.url).resolve('next/dist/bin/next')
 const MARKER = join(ROOT, '.next', 'edge-tests-build.json')
+/** The whole output (stdout and stderr) of the `next build` that made `.next/`, kept with it. */
+const BUILD_OUTPUT = join(ROOT, '.next', 'edge-tests-build.log')
 const LOCK_DIR = join(ROOT, 'node_modules', '.cache', 'edge-tests-next-build.lock')
 
 /** `next build` on 2 cores takes well under a minute; this is the hard limit. */
@@ -48,11 +50,13 @@ const BUILD_INPUTS = [
   'app',
   'lib',
   'public',
-  'middleware.ts',
+  // Next 16's proxy (Node); a middleware.ts (edge), if one came back, would be built too.
   'proxy.ts',
+  'middleware.ts',
   'env.ts',
   'auth.ts',
   'refresh-options.ts',
+  'db',
   'next.config.ts',
   'package.json',
   'package-lock.json',
@@ -80,7 +84,9 @@ export function sourceHash(): string {
   return hash.digest('hex')
 }
 
+/** The source hash `.next/` was built from; undefined without a build (or without its output, kept since). */
 function builtHash(): string | undefined {
+  if (!existsSync(BUILD_OUTPUT)) return undefined
   try {
     return (JSON.parse(readFileSync(MARKER, 'utf8')) as { hash?: string }).hash
   } catch {
@@ -185,12 +191,23 @@ export async function ensureNextBuild(): Promise<{ built: boolean; hash: string 
     })
     await new Promise((resolve) => log.end(resolve))
     if (code !== 0) throw new Error(`next build failed (${code}); see ${logPath}:\n${tail.join('\n')}`)
+    // The output goes with the build it describes (`next build` empties .next/ first).
+    writeFileSync(BUILD_OUTPUT, readFileSync(logPath))
     // Hash again after the build: `next build` may rewrite tsconfig.json (include paths).
     writeFileSync(MARKER, JSON.stringify({ hash: sourceHash(), builtAt: new Date().toISOString() }))
     return { built: true, hash }
   } finally {
     releaseLock()
   }
+}
+
+/**
+ * Everything `next build` printed (stdout and stderr) when it made the current `.next/`, whether
+ * this process built it or an earlier run did. Call after {@link ensureNextBuild}.
+ */
+export function readNextBuildOutput(): string {
+  if (!existsSync(BUILD_OUTPUT)) throw new Error(`${BUILD_OUTPUT} is missing: run with EDGE_TESTS_REBUILD=1 to build again`)
+  return readFileSync(BUILD_OUTPUT, 'utf8')
 }
 
 /** A running `next start`. */
