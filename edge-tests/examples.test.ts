@@ -91,7 +91,7 @@ const APPS: ExampleApp[] = [
     name: 'authjs-v5',
     basePath: '/auth',
     secretVariable: 'AUTH_SECRET',
-    wiringFiles: ['middleware.ts', 'auth.ts', 'refresh-options.ts', 'app/auth/[...nextauth]/route.ts'],
+    wiringFiles: ['proxy.ts', 'auth.ts', 'refresh-options.ts', 'app/auth/[...nextauth]/route.ts'],
   },
 ]
 
@@ -205,6 +205,11 @@ async function expectCleanBuild(example: InstalledExample, name: string): Promis
     `[examples] ${JSON.stringify({ example: name, step: 'next build', secretInEnv: false, buildMs: result.durationMs, warningLines: warningLines(result.output), allowListed: named.length - unexpected.length })}`,
   )
   expect(unexpected, 'next build output naming a watched package').toEqual([])
+  // Next 16 calls middleware.ts deprecated (proxy.ts replaces it); an app on Next 16 must not see that.
+  expect(
+    result.output.split('\n').filter((line) => /middleware.*deprecat|deprecat.*middleware/i.test(line)),
+    `${name}: middleware deprecation warning`,
+  ).toEqual([])
 }
 
 /** A client component importing the server entry: `next build` fails, with the package's message. */

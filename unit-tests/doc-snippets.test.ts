@@ -45,7 +45,7 @@ const MAX_README_LINES = 200
 /** The example apps whose wiring the docs must show, and the files that make it up. */
 const REQUIRED: Record<string, string[]> = {
   'examples/next-auth-v4': ['middleware.ts', 'auth.ts', 'app/api/auth/[...nextauth]/route.ts'],
-  'examples/authjs-v5': ['middleware.ts', 'auth.ts', 'app/auth/[...nextauth]/route.ts'],
+  'examples/authjs-v5': ['proxy.ts', 'auth.ts', 'app/auth/[...nextauth]/route.ts'],
   'examples/database-sessions': ['refresh-options.ts', 'middleware.ts', 'auth.ts'],
 }
 

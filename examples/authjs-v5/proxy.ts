@@ -1,12 +1,13 @@
 /**
- * The refresh runs first; then Auth.js's `auth` gates the page (its `authorized` callback) on the
- * request that already carries the refreshed session cookie. Edge runtime (no `config.runtime`).
+ * Next 16's `proxy.ts` (Node.js runtime; `middleware.ts` is deprecated there). The refresh runs
+ * first; then Auth.js's `auth` gates the page (its `authorized` callback) on the request that
+ * already carries the refreshed session cookie. No `config.runtime`: proxy.ts runs on Node only.
  */
 import { createRefreshMiddleware, withRefresh } from 'next-auth-edge-refresh'
 import { auth } from './auth'
 import { refreshOptions } from './refresh-options'
 
-export default withRefresh(
+export const proxy = withRefresh(
   // basePath as in auth.ts; a page navigation whose login has ended goes to the app's sign-in page.
   // Options as a function: read on the first request, not when `next build` loads this file.
   createRefreshMiddleware(() => ({ ...refreshOptions(), basePath: '/auth', signInPath: '/signin' })),
