@@ -1,7 +1,7 @@
 // @vitest-environment node
 /**
- * The whole system, as a user meets it: `next build` + two `next start` servers sharing only a
- * Redis (behind the Upstash REST protocol), the real oidc-provider with 5-second access tokens and
+ * The whole system, as a user meets it: `next build` + two `next start` servers (the refresh in
+ * the demo's `proxy.ts`, Next 16, on Node) sharing only a Redis (behind the Upstash REST protocol), the real oidc-provider with 5-second access tokens and
  * rotating refresh tokens, and headless Chromium driven by playwright-core.
  *
  * 1. Sign-in through the provider's real login and consent pages.

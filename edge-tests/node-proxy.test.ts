@@ -1,7 +1,9 @@
 // @vitest-environment node
 /**
  * The same handler must run unchanged from a Node `proxy.ts` (Next 16): lib/ uses Web APIs only.
- * This file runs the refresh in plain Node instead of the edge-runtime VM.
+ * This file runs the refresh in plain Node instead of the edge-runtime VM: one Node instance,
+ * many requests at once, `memoryStore()` → one provider call. The demo's real `proxy.ts` under
+ * `next start` is exercised by browser-journey, storm-panel and replicas-redis.
  */
 import { beforeEach, expect, it } from 'vitest'
 import { createRefreshMiddleware } from '../lib'

@@ -1,7 +1,8 @@
 // @vitest-environment node
 /**
  * The demo shows the single flight: the protected page's storm panel, driven in Chromium against
- * `next start` (in-memory store, as `npm run dev` has it) and the real oidc-provider. The panel
+ * `next start` (the demo's proxy.ts on Node; in-memory store, as `npm run dev` has it) and the real
+ * oidc-provider. The panel
  * sends 20 requests with the same cookie just after the access token expired, and reads the
  * provider's own refresh counters; the test reads them too and compares. A second run, started
  * half a second before the next expiry, checks that the panel waits for the token its own first
@@ -89,6 +90,9 @@ describe('the demo storm panel (Chromium, next start, in-memory store)', () => {
     const after = await providerHooks(provider.issuer).stats(LOGIN)
     expect(after.refreshRequests - before.refreshRequests).toBe(1)
     expect(after.reuseDetected).toBe(0)
+    // What answered the storm was the proxy (proxy.ts), on Node, with a waitUntil.
+    const probe = await fetch(`${app.url}/api/storm/probe`)
+    expect(probe.headers.get('x-edge-refresh-runtime')).toBe('nodejs; waitUntil=function')
 
     mkdirSync(join(ARTIFACTS, 'screenshots'), { recursive: true })
     await page.getByTestId('storm-panel').screenshot({ path: SCREENSHOT })
