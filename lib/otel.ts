@@ -55,8 +55,77 @@ const FAILED = new Set(['transient', 'store-unavailable', 'error'])
  * - `edge_refresh.in_doubt` {`provider`}: refresh tokens marked in doubt (a call sent and never answered)
  */
 export function openTelemetry(options: OpenTelemetryOptions = {}): RefreshTelemetry {
+  // The API's tracer is a proxy that follows an SDK registered later; its meter is not: a meter
+  // taken before registration (openTelemetry() at module scope, evaluated before
+  // instrumentation.ts's register()) would stay a no-op for good. So the global meter and its
+  // instruments are taken on first use, when the app has registered its SDK.
   const tracer = options.tracer ?? trace.getTracer(INSTRUMENTATION_NAME)
-  const meter = options.meter ?? metrics.getMeter(INSTRUMENTATION_NAME)
+  let made: Instruments | undefined
+  const instruments = (): Instruments => (made ??= createInstruments(options.meter ?? metrics.getMeter(INSTRUMENTATION_NAME)))
+  const hit = { result: 'hit' }
+  const miss = { result: 'miss' }
+
+  return {
+    fastPath(result) {
+      instruments().fastPath.add(1, result === 'hit' ? hit : miss)
+    },
+    startRefresh(providerId) {
+      const provider = providerId ?? '(none)'
+      const span = tracer.startSpan('edge-refresh.refresh', { attributes: { 'edge_refresh.provider': provider } })
+      const parent = trace.setSpan(context.active(), span)
+      const child = (name: string, attributes: Attributes): Span => tracer.startSpan(name, { attributes }, parent)
+      const refreshTrace: RefreshTrace = {
+        storeCall(operation) {
+          const started = performance.now()
+          const storeSpan = child(`edge-refresh.store.${operation}`, { 'edge_refresh.store.operation': operation })
+          return (outcome) => {
+            instruments().storeDuration.record(performance.now() - started, { operation, outcome })
+            if (outcome !== 'ok') {
+              instruments().storeErrors.add(1, { operation, outcome })
+              storeSpan.setStatus({ code: SpanStatusCode.ERROR, message: `store ${operation}: ${outcome}` })
+            }
+            storeSpan.setAttribute('edge_refresh.store.outcome', outcome)
+            storeSpan.end()
+          }
+        },
+        providerCall() {
+          const started = performance.now()
+          const callSpan = child('edge-refresh.provider.refresh', { 'edge_refresh.provider': provider })
+          return (outcome) => {
+            instruments().providerCalls.add(1, { outcome, provider })
+            instruments().providerDuration.record(performance.now() - started, { outcome, provider })
+            callSpan.setAttribute('edge_refresh.provider.outcome', outcome)
+            if (outcome === 'transient' || outcome === 'unanswered') callSpan.setStatus({ code: SpanStatusCode.ERROR, message: outcome })
+            callSpan.end()
+          }
+        },
+        waited(ms, ended) {
+          instruments().waits.record(ms, { ended })
+          span.addEvent('edge-refresh.waited', { 'edge_refresh.wait.ms': ms, 'edge_refresh.wait.ended': ended })
+        },
+        markedInDoubt() {
+          instruments().inDoubt.add(1, { provider })
+        },
+        end(reason, source) {
+          const attributes: Attributes = { outcome: reason, provider, ...(source ? { source } : {}) }
+          instruments().refreshes.add(1, attributes)
+          if (reason === 'refreshed' && source && source !== 'provider') instruments().pickedUp.add(1, { source })
+          if (ENDS_LOGIN.has(reason)) instruments().loginsEnded.add(1, { reason, ...(source ? { source } : {}) })
+          span.setAttribute('edge_refresh.outcome', reason)
+          if (source) span.setAttribute('edge_refresh.source', source)
+          if (FAILED.has(reason)) span.setStatus({ code: SpanStatusCode.ERROR, message: reason })
+          span.end()
+        },
+      }
+      return refreshTrace
+    },
+  }
+}
+
+type Instruments = ReturnType<typeof createInstruments>
+
+/** The counters and histograms of {@link openTelemetry}, on `meter`. */
+function createInstruments(meter: Meter) {
   const fastPath = meter.createCounter('edge_refresh.fast_path', {
     description: 'Requests with a session cookie, by whether the fast path answered (hit) or the cookie was decoded (miss)',
   })
@@ -81,62 +150,5 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): RefreshTeleme
   const inDoubt = meter.createCounter('edge_refresh.in_doubt', {
     description: 'Refresh tokens marked in doubt: a provider call was sent and never answered',
   })
-  const hit = { result: 'hit' }
-  const miss = { result: 'miss' }
-
-  return {
-    fastPath(result) {
-      fastPath.add(1, result === 'hit' ? hit : miss)
-    },
-    startRefresh(providerId) {
-      const provider = providerId ?? '(none)'
-      const span = tracer.startSpan('edge-refresh.refresh', { attributes: { 'edge_refresh.provider': provider } })
-      const parent = trace.setSpan(context.active(), span)
-      const child = (name: string, attributes: Attributes): Span => tracer.startSpan(name, { attributes }, parent)
-      const refreshTrace: RefreshTrace = {
-        storeCall(operation) {
-          const started = performance.now()
-          const storeSpan = child(`edge-refresh.store.${operation}`, { 'edge_refresh.store.operation': operation })
-          return (outcome) => {
-            storeDuration.record(performance.now() - started, { operation, outcome })
-            if (outcome !== 'ok') {
-              storeErrors.add(1, { operation, outcome })
-              storeSpan.setStatus({ code: SpanStatusCode.ERROR, message: `store ${operation}: ${outcome}` })
-            }
-            storeSpan.setAttribute('edge_refresh.store.outcome', outcome)
-            storeSpan.end()
-          }
-        },
-        providerCall() {
-          const started = performance.now()
-          const callSpan = child('edge-refresh.provider.refresh', { 'edge_refresh.provider': provider })
-          return (outcome) => {
-            providerCalls.add(1, { outcome, provider })
-            providerDuration.record(performance.now() - started, { outcome, provider })
-            callSpan.setAttribute('edge_refresh.provider.outcome', outcome)
-            if (outcome === 'transient' || outcome === 'unanswered') callSpan.setStatus({ code: SpanStatusCode.ERROR, message: outcome })
-            callSpan.end()
-          }
-        },
-        waited(ms, ended) {
-          waits.record(ms, { ended })
-          span.addEvent('edge-refresh.waited', { 'edge_refresh.wait.ms': ms, 'edge_refresh.wait.ended': ended })
-        },
-        markedInDoubt() {
-          inDoubt.add(1, { provider })
-        },
-        end(reason, source) {
-          const attributes: Attributes = { outcome: reason, provider, ...(source ? { source } : {}) }
-          refreshes.add(1, attributes)
-          if (reason === 'refreshed' && source && source !== 'provider') pickedUp.add(1, { source })
-          if (ENDS_LOGIN.has(reason)) loginsEnded.add(1, { reason, ...(source ? { source } : {}) })
-          span.setAttribute('edge_refresh.outcome', reason)
-          if (source) span.setAttribute('edge_refresh.source', source)
-          if (FAILED.has(reason)) span.setStatus({ code: SpanStatusCode.ERROR, message: reason })
-          span.end()
-        },
-      }
-      return refreshTrace
-    },
-  }
+  return { fastPath, refreshes, providerCalls, providerDuration, pickedUp, waits, storeErrors, storeDuration, loginsEnded, inDoubt }
 }
