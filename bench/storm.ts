@@ -25,6 +25,7 @@ import { startLocalProvider, DEFAULT_TEST_CLIENT } from '../testkit/oidc-provide
 import { providerHooks } from '../testkit/provider-hooks'
 import { startRedisRest } from '../testkit/upstash-rest'
 import { sessionCookieValue, startIsolates, type IsolateConfig } from '../testkit/isolates'
+import { telemetryBench } from './telemetry'
 
 /** The storms: requests spread round-robin over isolates, all at once, one expired session. */
 const STORMS = [
@@ -82,6 +83,8 @@ async function fastPath(phase: 'ratios' | 'heap' | 'edge'): Promise<void> {
 await fastPath('ratios')
 await fastPath('edge')
 await fastPath('heap')
+// What `telemetry: openTelemetry()` costs, with and without an SDK (bench/telemetry.ts, its own child process).
+await telemetryBench()
 
 const provider = await startLocalProvider({ accessTokenTtlSeconds: 60, testHooks: true })
 const redis = await startRedisRest()
