@@ -20,6 +20,7 @@ import {
   type RefreshProvider,
   type RefreshStore,
 } from 'next-auth-edge-refresh'
+import { openTelemetry } from 'next-auth-edge-refresh/otel'
 import { createClient } from 'redis'
 import { SESSION_MAX_AGE_SECONDS, type AppEnv, type RedisEnv } from './env'
 
@@ -151,5 +152,8 @@ export function middlewareOptions(env: AppEnv): RefreshMiddlewareOptions {
     ...refreshOptions(env),
     ...(env.skewSeconds !== undefined ? { skewSeconds: env.skewSeconds } : {}),
     signInPath: SIGN_IN_PATH,
+    // Spans and metrics through whatever SDK instrumentation.ts registered (none in production
+    // here: then the API's no-ops, which cost nothing measurable; see bench/telemetry.ts).
+    telemetry: openTelemetry(),
   }
 }

@@ -11,8 +11,8 @@
  * - Redis stopped and paused (SIGSTOP, 2 s) while the storm's refresh is at the provider, and
  *   restarted (empty) between refreshes: no reuse, nobody logged out; afterwards the same cookie
  *   still refreshes to tokens the provider accepts, and a new session storms to one call again.
- * - The documented limit, asserted as it is: Redis restarted EMPTY while the refresh is at the
- *   provider (a store that forgets acknowledged writes) → the spent token is presented again.
+ * - Redis restarted EMPTY while the refresh is at the provider: the stores notice the new
+ *   generation of Redis's data and lead on nothing for one lease; no reuse, nobody logged out.
  *
  * Each storm prints one JSON line (`[replicas-redis] {...}`) with its provider counts and p99 / max
  * latency. The build is shared with the other `next start` tests (ensureNextBuild).
@@ -281,7 +281,11 @@ for (const client of ['node-redis', 'ioredis'] as const) {
         const fresh = await refreshesAgain(servers, cookie, tokens.access_token)
         await expectWorking(fresh, login)
         const stats = await hooks().stats(login)
-        // The servers' clients are back on Redis: a new expired session storms to one call again.
+        // The servers' clients are back on Redis. A Redis that came back empty makes each store
+        // lead on nothing for one lease (a live leader may still be out with a token): a canary
+        // session waits that out. Then a new expired session storms to one call again.
+        const canary = await session(`${login}-canary`, nowSeconds() - 5)
+        await refreshesAgain(servers, canary.cookie, canary.tokens.access_token)
         const next = `${login}-after`
         const { cookie: nextCookie } = await session(next, nowSeconds() - 5)
         const afterFault = await probeStorm(urls(), nextCookie, { count: 20 })
@@ -310,12 +314,13 @@ for (const client of ['node-redis', 'ioredis'] as const) {
       }, 60_000)
     }
 
-    it('documented limit: Redis restarted EMPTY while the refresh is in flight forgets the lock and mark; the other server presents the spent token, the login ends cleanly (no 5xx)', async () => {
-      // docs/05 "What this does not solve": a store that forgets an acknowledged write. Redis
-      // without persistence, restarted during the leader's provider call, no longer holds its lock
-      // or attempt mark; the other server, with nothing of its own for that token, leads again.
+    it('regression: Redis restarted EMPTY while the refresh was at the provider: the other server led again with the spent token (reuse, login ended)', async () => {
+      // Redis without persistence, restarted during the leader's provider call, forgets its lock
+      // and attempt mark. Each store now notices the new generation of Redis's data and leads on
+      // nothing for one lease, while the live leader's renewal takes its lock back and its result
+      // lands: no second call with that refresh token.
       const login = `replicas-${client}-restart-in-flight-${crypto.randomUUID().slice(0, 8)}`
-      const { cookie } = await session(login, nowSeconds() - 5)
+      const { tokens, cookie } = await session(login, nowSeconds() - 5)
       await hooks().latency(FAULT_PROVIDER_LATENCY_MS, login)
       const answers = await probeStorm(urls(), cookie, {
         count: STORM,
@@ -328,25 +333,22 @@ for (const client of ['node-redis', 'ioredis'] as const) {
           },
         },
       })
-      for (const answer of answers) expect(answer.status, `${answer.server} ${answer.refresh}`).toBeLessThan(500)
-      const errors = (await Promise.all(answers.map(sessionOf))).map((set) => set?.error).filter(Boolean)
+      await expectNobodyLoggedOut(answers, 'storm with Redis restarted empty mid-call')
+      const fresh = await refreshesAgain(servers, cookie, tokens.access_token)
+      await expectWorking(fresh, login)
       const stats = await hooks().stats(login)
       report({
         client,
-        case: 'redis restarted mid-call (documented limit)',
+        case: 'redis restarted empty mid-call',
         requests: STORM,
         servers: 2,
         providerCalls: stats.refreshRequests,
         reuse: stats.reuseDetected,
-        loggedOut: errors.length,
         ...latencySummary(answers),
         outcomes: countBy(answers.map((answer) => answer.refresh)),
       })
-      // If this starts failing with reuse 0, the package has learnt to survive a Redis that forgot
-      // its keys: turn this into a row of the fault loop above.
-      expect(stats.reuseDetected).toBe(1)
-      expect(errors.length).toBeGreaterThan(0)
-      expect(new Set(errors)).toEqual(new Set(['RefreshTokenError']))
+      expect(stats.reuseDetected).toBe(0)
+      expect(stats.refreshRequests).toBe(1)
     }, 60_000)
   })
 }

@@ -56,6 +56,7 @@ const BUILD_INPUTS = [
   'env.ts',
   'auth.ts',
   'refresh-options.ts',
+  'instrumentation.ts',
   'db',
   'next.config.ts',
   'package.json',

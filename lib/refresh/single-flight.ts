@@ -196,14 +196,16 @@ class SingleFlightCoordinator implements SingleFlight {
     if (local) return local
     const running = this.inFlight.get(key)
     if (running) {
+      const joinedAt = this.now()
       const result = joined(await running)
+      request.trace?.waited(this.now() - joinedAt, 'result')
       // A background flight that only learnt "someone else leads" has nothing for a request
       // that must wait: it coordinates itself (and finds that leader's result).
       if (result.reason !== 'pending') return result
     }
     if (this.inBackoff(key)) return { reason: 'backoff' }
     const result = await (this.inFlight.get(key) ?? this.share(key, request.ttlMs, () => this.coordinate(key, request)))
-    if (result.reason === 'refreshed' && result.source === 'store') this.delivered(key, result, deliveredTtlMs, request.waitUntil)
+    if (result.reason === 'refreshed' && result.source === 'store') this.delivered(key, result, deliveredTtlMs, request)
     return result
   }
 
@@ -227,7 +229,7 @@ class SingleFlightCoordinator implements SingleFlight {
       switch (claim.value.kind) {
         case 'result': {
           const result = await this.fromStored(key, claim.value.sealed)
-          this.delivered(key, result, deliveredTtlMs, request.waitUntil)
+          this.delivered(key, result, deliveredTtlMs, request)
           answer(result)
           return result
         }
@@ -260,7 +262,7 @@ class SingleFlightCoordinator implements SingleFlight {
     const key = await this.sealer.keyFor(refreshToken)
     const deliveredTtlMs = request.deliveredTtlMs ?? request.ttlMs
     const local = this.known(key)
-    if (local) this.delivered(key, local, deliveredTtlMs, request.waitUntil)
+    if (local) this.delivered(key, local, deliveredTtlMs, request)
     return { key, deliveredTtlMs, local }
   }
 
@@ -310,7 +312,10 @@ class SingleFlightCoordinator implements SingleFlight {
         ? { sealed: await this.sealer.seal(key, { kind: 'attempt', startedAt: this.now() }), ttlMs: request.markTtlMs ?? request.ttlMs }
         : undefined
     return this.guarded('claim', request.trace, () =>
-      this.store.claim(key, this.timing.leaseMs, attempt, { appliedWithinMs: this.timing.storeTimeoutMs }),
+      this.store.claim(key, this.timing.leaseMs, attempt, {
+        appliedWithinMs: this.timing.storeTimeoutMs,
+        leaderMayBeOutMs: this.timing.leaseMs,
+      }),
     )
   }
 
@@ -629,7 +634,7 @@ class SingleFlightCoordinator implements SingleFlight {
    * old cookie lives) needs it: one this isolate holds past `ttlMs`, or one the store was asked to
    * keep longer (`keptMs`).
    */
-  private delivered(key: string, result: FlightResult, ttlMs: number, waitUntil: WaitUntil | undefined): void {
+  private delivered(key: string, result: FlightResult, ttlMs: number, request: FlightRequest): void {
     if (result.reason !== 'refreshed') return
     const entry = this.settled.get(key)
     const keptLonger = result.source === 'store' ? (result.keptMs ?? 0) > ttlMs : (entry?.until ?? 0) > this.now() + ttlMs
@@ -637,7 +642,7 @@ class SingleFlightCoordinator implements SingleFlight {
     if (entry) entry.until = Math.min(entry.until, this.now() + ttlMs)
     const shorten = this.store.shorten?.bind(this.store)
     if (!shorten) return
-    waitUntil?.(this.guarded('shorten', undefined, () => shorten(key, ttlMs)))
+    request.waitUntil?.(this.guarded('shorten', request.trace, () => shorten(key, ttlMs)))
   }
 
   /** Registers `run` as this isolate's flight for `key` at once, before any await. */

@@ -21,25 +21,35 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `
 
 /**
- * Applied too late (Redis's clock past ARGV[5], when given) → nothing, `late`; result present →
- * return it; lock held → wait, with its remaining life (PTTL, ms; -1 without expiry); attempt mark
- * present → attempted; else `SET lock NX PX lease`, write the mark (when given) and lead. Every
- * reply ends with Redis's clock. One round trip.
- * KEYS[1] result, KEYS[2] lock, KEYS[3] attempt mark; ARGV[1] lock id, ARGV[2] lease (ms),
- * ARGV[3] mark (sealed, or empty for none), ARGV[4] mark TTL (ms), ARGV[5] latest time to apply
- * (Redis clock, ms; empty for none).
+ * Applied too late (Redis's clock past ARGV[5], when given) → nothing, `late`. Then the data set's
+ * generation: KEYS[4] holds a random id written by the first claim into an empty Redis; a caller
+ * that knew another one (ARGV[6]) sees that Redis lost its keys. Then: result present → return it;
+ * lock held → wait, with its remaining life (PTTL, ms; -1 without expiry); attempt mark present →
+ * attempted; caller not allowed to lead (ARGV[8] = '1', or the generation just changed) →
+ * `hold`; else `SET lock NX PX lease`, write the mark (when given) and lead. Every reply ends with
+ * Redis's clock and the generation. One round trip.
+ * KEYS[1] result, KEYS[2] lock, KEYS[3] attempt mark, KEYS[4] generation; ARGV[1] lock id, ARGV[2]
+ * lease (ms), ARGV[3] mark (sealed, or empty for none), ARGV[4] mark TTL (ms), ARGV[5] latest time
+ * to apply (Redis clock, ms; empty for none), ARGV[6] the generation the caller knows (empty for
+ * none), ARGV[7] a new generation id, ARGV[8] '1' when the caller may not lead.
  */
 const CLAIM_SCRIPT = `${REDIS_NOW}
-if ARGV[5] ~= '' and now > tonumber(ARGV[5]) then return {'late', '', now} end
+if ARGV[5] ~= '' and now > tonumber(ARGV[5]) then return {'late', '', now, ''} end
+local generation = redis.call('GET', KEYS[4])
+if not generation then
+  generation = ARGV[7]
+  redis.call('SET', KEYS[4], generation)
+end
 local result = redis.call('GET', KEYS[1])
-if result then return {'result', result, now} end
+if result then return {'result', result, now, generation} end
 local pttl = redis.call('PTTL', KEYS[2])
-if pttl ~= -2 then return {'wait', pttl, now} end
+if pttl ~= -2 then return {'wait', pttl, now, generation} end
 local mark = redis.call('GET', KEYS[3])
-if mark then return {'attempted', mark, now} end
+if mark then return {'attempted', mark, now, generation} end
+if ARGV[8] == '1' or (ARGV[6] ~= '' and ARGV[6] ~= generation) then return {'hold', '', now, generation} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4]) end
-return {'lead', ARGV[1], now}
+return {'lead', ARGV[1], now, generation}
 `
 
 /**
@@ -98,6 +108,18 @@ function keysOf(prefix: string, key: string): [string, string, string] {
 export function scriptStore(kind: string, redis: RedisScriptRunner, prefix: string): RefreshStore {
   /** Redis's clock minus this machine's, ms, as last seen (Redis ran the script before the reply came back, so this errs early). */
   let clockOffsetMs: number | undefined
+  /**
+   * The generation of Redis's data this store last saw. A Redis that restarts without persistence
+   * (or fails over to a replica that missed writes) forgets every lock and attempt mark, while a
+   * leader somewhere may still be out at the provider with a refresh token: leading again on that
+   * token would present it twice. So when the generation changes under this store, it leads on
+   * nothing for `leaderMayBeOutMs` (one lease), long enough for every live leader's renewal to take
+   * its lock back; results published meanwhile are still taken.
+   */
+  let generation: string | undefined
+  /** This machine's clock, ms, until which this store may not lead (see `generation`). */
+  let holdUntil = 0
+  const generationKey = `${prefix}generation`
 
   /** The latest Redis time at which a claim sent now may still be applied, or '' for no limit. */
   function latestApplyTime(appliedWithinMs: number | undefined): string {
@@ -109,19 +131,30 @@ export function scriptStore(kind: string, redis: RedisScriptRunner, prefix: stri
     kind,
     async claim(key, leaseMs, attempt, options): Promise<ClaimResult> {
       const lockId = crypto.randomUUID()
-      const reply = await redis.eval(CLAIM_SCRIPT, keysOf(prefix, key), [
-        lockId,
-        String(Math.ceil(leaseMs)),
-        attempt?.sealed ?? '',
-        String(Math.ceil(attempt?.ttlMs ?? 1)),
-        latestApplyTime(options?.appliedWithinMs),
-      ])
-      const [state, value, redisNow] = Array.isArray(reply) ? (reply as unknown[]) : []
+      const reply = await redis.eval(
+        CLAIM_SCRIPT,
+        [...keysOf(prefix, key), generationKey],
+        [
+          lockId,
+          String(Math.ceil(leaseMs)),
+          attempt?.sealed ?? '',
+          String(Math.ceil(attempt?.ttlMs ?? 1)),
+          latestApplyTime(options?.appliedWithinMs),
+          generation ?? '',
+          crypto.randomUUID(),
+          Date.now() < holdUntil ? '1' : '',
+        ],
+      )
+      const [state, value, redisNow, seenGeneration] = Array.isArray(reply) ? (reply as unknown[]) : []
       if (typeof redisNow === 'number') clockOffsetMs = redisNow - Date.now()
+      if (typeof seenGeneration === 'string' && seenGeneration !== '') {
+        if (generation !== undefined && seenGeneration !== generation) holdUntil = Date.now() + (options?.leaderMayBeOutMs ?? leaseMs)
+        generation = seenGeneration
+      }
       if (state === 'result' && typeof value === 'string') return { kind: 'result', sealed: value }
       if (state === 'attempted' && typeof value === 'string') return { kind: 'attempted', sealed: value }
       if (state === 'lead' && value === lockId) return { kind: 'lead', lockId }
-      // PTTL: -1 for a lock without expiry; `late`, and anything unexpected, means "not known".
+      // PTTL: -1 for a lock without expiry; `late`, `hold`, and anything unexpected, mean "not known".
       if (state === 'wait' && typeof value === 'number' && (value >= 0 || value === -1))
         return { kind: 'wait', lockTtlMs: value === -1 ? Infinity : value }
       return { kind: 'wait' }

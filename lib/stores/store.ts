@@ -21,6 +21,14 @@ export interface AttemptMark {
 export interface ClaimOptions {
   /** How long the caller waits for this claim, ms; a claim the store would apply later applies nothing. Default: no limit. */
   appliedWithinMs?: number
+  /**
+   * How long a store that can tell it lost its data (a Redis restarted without persistence) lets
+   * no caller lead afterwards, ms: a lost lock may belong to a leader whose refresh token is at the
+   * provider right now. Single flight passes `leaseMs`: such a leader renews its lease every third
+   * of it, and a renewal in an emptied store takes its lock back, so after one lease every live
+   * leader holds its lock again. Default: `leaseMs`.
+   */
+  leaderMayBeOutMs?: number
 }
 
 /** Outcome of {@link RefreshStore.claim}. */
