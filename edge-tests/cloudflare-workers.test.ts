@@ -9,7 +9,8 @@
  *
  * 1. Headless Chromium: the gate sends a signed-out visit to sign-in, sign-in through the
  *    provider's pages, the page uses the access token, one refresh after the expiry.
- * 2. A storm of 10 page + 10 session requests with one expired cookie: 1 provider call, 0 reuse,
+ * 2. A storm of 10 page + 10 session requests with one expired cookie, half of them to a second
+ *    `wrangler dev` of the same build (its own workerd, its own isolate): 1 provider call, 0 reuse,
  *    no error, every session answer with the same new access token.
  * 3. What workerd gives the app where it differs from @edge-runtime/vm (a probe route added to the
  *    copy only): navigator.userAgent, Web Crypto, `ctx.waitUntil` keeping work alive after the
@@ -59,6 +60,8 @@ let redis: RedisRestServer | undefined
 let browser: Browser | undefined
 let provider: LocalProvider | undefined
 let worker: WranglerDev | undefined
+/** A second `wrangler dev` of the same build (its own workerd processes and isolate), for the storm. */
+let workerB: WranglerDev | undefined
 let example: InstalledExample | undefined
 let buildMs = 0
 let wranglerNode = ''
@@ -101,30 +104,41 @@ beforeAll(async () => {
       },
     ],
   })
-  worker = await startWranglerDev(installed, {
-    node: node.node,
-    port,
-    inspectorPort: await findFreePort(),
-    log: `${EXAMPLE}-wrangler-dev`,
-    vars: {
-      AUTH_SECRET: randomBytes(32).toString('base64'),
-      // Needed on plain http: OpenNext hands the middleware no `x-forwarded-proto`, from which
-      // Auth.js's `auth` would then assume https and look for the `__Secure-` session cookie that
-      // the route handler (which sees http) never set. In production on https both agree.
-      AUTH_URL: `${origin}${BASE_PATH}`,
-      OIDC_ISSUER: provider.issuer,
-      OIDC_CLIENT_ID: clientId,
-      OIDC_CLIENT_SECRET: clientSecret,
-      UPSTASH_REDIS_REST_URL: redis.url,
-      UPSTASH_REDIS_REST_TOKEN: redis.token,
-    },
-  })
+  const vars = {
+    AUTH_SECRET: randomBytes(32).toString('base64'),
+    // Needed on plain http: OpenNext hands the middleware no `x-forwarded-proto`, from which
+    // Auth.js's `auth` would then assume https and look for the `__Secure-` session cookie that
+    // the route handler (which sees http) never set. In production on https both agree.
+    AUTH_URL: `${origin}${BASE_PATH}`,
+    OIDC_ISSUER: provider.issuer,
+    OIDC_CLIENT_ID: clientId,
+    OIDC_CLIENT_SECRET: clientSecret,
+    UPSTASH_REDIS_REST_URL: redis.url,
+    UPSTASH_REDIS_REST_TOKEN: redis.token,
+  }
+  const [portB, inspectorA, inspectorB] = [await findFreePort(), await findFreePort(), await findFreePort()]
+  const [started, startedB] = await Promise.allSettled([
+    startWranglerDev(installed, { node: node.node, port, inspectorPort: inspectorA, log: `${EXAMPLE}-wrangler-dev`, vars }),
+    startWranglerDev(installed, {
+      node: node.node,
+      port: portB,
+      inspectorPort: inspectorB,
+      log: `${EXAMPLE}-wrangler-dev-b`,
+      vars,
+      persistTo: join(installed.dir, '.wrangler', 'state-b'),
+    }),
+  ])
+  if (started.status === 'fulfilled') worker = started.value
+  if (startedB.status === 'fulfilled') workerB = startedB.value
+  if (started.status === 'rejected') throw started.reason
+  if (startedB.status === 'rejected') throw startedB.reason
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
 }, 420_000)
 
 afterAll(async () => {
   await browser?.close().catch(() => undefined)
   await worker?.stop().catch(() => undefined)
+  await workerB?.stop().catch(() => undefined)
   await provider?.stop().catch(() => undefined)
   await redis?.stop().catch(() => undefined)
   if (workDir) rmSync(workDir, { recursive: true, force: true })
@@ -210,16 +224,24 @@ async function waitForExpiry(expiresAt: number): Promise<void> {
 
 interface StormAnswer {
   kind: 'page' | 'session'
+  /** Which `wrangler dev` answered. */
+  instance: 'A' | 'B'
   status: number
   ms: number
   body: string
 }
 
-/** 10 page + 10 session requests at once, all with the same cookie header, from Node. */
+/**
+ * 10 page + 10 session requests at once, all with the same cookie header, from Node: half to each
+ * `wrangler dev` (two workerd processes, two isolates that share only the Upstash store).
+ */
 async function storm(cookie: string): Promise<StormAnswer[]> {
-  const one = async (kind: StormAnswer['kind']): Promise<StormAnswer> => {
+  if (!workerB) throw new Error('beforeAll did not start the second wrangler dev')
+  const origins = [origin(), `http://localhost:${workerB.port}`] as const
+  const one = async (kind: StormAnswer['kind'], index: number): Promise<StormAnswer> => {
+    const target = origins[Math.floor(index / 2) % 2]!
     const started = Date.now()
-    const response = await fetch(kind === 'page' ? `${origin()}/protected` : `${origin()}${BASE_PATH}/session`, {
+    const response = await fetch(kind === 'page' ? `${target}/protected` : `${target}${BASE_PATH}/session`, {
       headers:
         kind === 'page'
           ? { cookie, accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' }
@@ -228,11 +250,11 @@ async function storm(cookie: string): Promise<StormAnswer[]> {
       signal: AbortSignal.timeout(30_000),
     })
     const body = await response.text()
-    return { kind, status: response.status, ms: Date.now() - started, body }
+    return { kind, instance: target === origins[0] ? 'A' : 'B', status: response.status, ms: Date.now() - started, body }
   }
   const kinds: StormAnswer['kind'][] = []
   for (let index = 0; index < STORM_EACH; index++) kinds.push('page', 'session')
-  return Promise.all(kinds.map(one))
+  return Promise.all(kinds.map((kind, index) => one(kind, index)))
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -323,7 +345,14 @@ it('Auth.js v5 on Cloudflare Workers (OpenNext, workerd): sign-in, expiry, one r
       }
     }
     expect(accessTokens.size, 'every session answer of the storm carries the same new access token').toBe(1)
-    expect(stormDelta, `storm of ${answers.length} requests with one expired cookie`).toEqual(ONE_REFRESH)
+    expect(stormDelta, `storm of ${answers.length} requests with one expired cookie, over 2 workerd`).toEqual(ONE_REFRESH)
+    const perInstance = {
+      A: answers.filter((answer) => answer.instance === 'A').length,
+      B: answers.filter((answer) => answer.instance === 'B').length,
+    }
+    expect(perInstance, 'storm requests per wrangler dev').toEqual({ A: STORM_EACH, B: STORM_EACH })
+    // Each isolate had to ask the store (its own memory knew nothing of the other's refresh).
+    expect(stormRedis.byCommand.EVAL ?? 0, 'Upstash EVAL calls during the storm, from both isolates').toBeGreaterThanOrEqual(2)
 
     // (e) The browser still holds the pre-storm cookie: served the storm's tokens, no refresh.
     const beforeAfterStorm = await providerStats()
@@ -336,8 +365,8 @@ it('Auth.js v5 on Cloudflare Workers (OpenNext, workerd): sign-in, expiry, one r
     expect(totals.reuseDetected, 'refresh-token reuse at the provider').toBe(0)
     expect(totals.refreshFailed).toBe(0)
     expect(serverErrors).toEqual([])
-    const problems = worker
-      .output()
+    const problems = [worker.output(), workerB?.output() ?? '']
+      .join('\n')
       .split('\n')
       .filter((line) => /\[edge-refresh\] (unexpected failure|refresh failed)|\[auth\]\[error\]|✘ \[ERROR\]/.test(line))
     expect(problems, 'wrangler dev log').toEqual([])
@@ -381,7 +410,7 @@ it('Auth.js v5 on Cloudflare Workers (OpenNext, workerd): sign-in, expiry, one r
     console.log(
       `[cloudflare-workers] ${JSON.stringify({
         example: EXAMPLE,
-        runtime: 'OpenNext + wrangler dev (workerd)',
+        runtime: 'OpenNext + wrangler dev (workerd), storm over 2 instances',
         versions: example.versions,
         wranglerNode,
         buildMs,
@@ -402,6 +431,7 @@ it('Auth.js v5 on Cloudflare Workers (OpenNext, workerd): sign-in, expiry, one r
           maxLatencyMs: latencies[latencies.length - 1],
           medianLatencyMs: percentile(latencies, 50),
           statuses,
+          perInstance,
           upstashRequests: stormRedis.requests,
           redisCommands: stormRedis.byCommand,
         },

@@ -201,7 +201,15 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  */
 export async function startWranglerDev(
   example: InstalledExample,
-  options: { node: string; port: number; inspectorPort: number; vars: Record<string, string>; log: string },
+  options: {
+    node: string
+    port: number
+    inspectorPort: number
+    vars: Record<string, string>
+    log: string
+    /** wrangler's local state directory (`--persist-to`); give each concurrent instance its own. Default `.wrangler/state`. */
+    persistTo?: string
+  },
 ): Promise<WranglerDev> {
   if (!exitHookInstalled) {
     exitHookInstalled = true
@@ -231,6 +239,7 @@ export async function startWranglerDev(
       '--inspector-port',
       String(options.inspectorPort),
       '--show-interactive-dev-session=false',
+      ...(options.persistTo ? ['--persist-to', options.persistTo] : []),
     ],
     {
       cwd: example.dir,
