@@ -53,6 +53,15 @@ export default tseslint.config(
     files: ['examples/authjs-v5/**/*.ts', 'examples/authjs-v5/**/*.tsx'],
     languageOptions: { parserOptions: { projectService: false, project: './tsconfig.lint-authjs-v5.json' } },
   },
+  // The same for the other Auth.js v5 examples (the plain-gate app pins beta.29, whose typings match).
+  {
+    files: ['examples/authjs-plain-gate/**/*.ts', 'examples/authjs-plain-gate/**/*.tsx'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.lint-authjs-plain-gate.json' } },
+  },
+  {
+    files: ['examples/cloudflare-workers/**/*.ts', 'examples/cloudflare-workers/**/*.tsx'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.lint-cloudflare-workers.json' } },
+  },
   {
     // The package's build script runs in Node.
     files: ['**/*.mjs'],
