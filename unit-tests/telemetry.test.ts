@@ -7,6 +7,7 @@
 import { metrics, trace } from '@opentelemetry/api'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openTelemetry } from '../lib/otel'
+import { refreshCallbacks } from '../lib/next/callbacks'
 import { inMemoryOtel, type InMemoryOtel } from '../testkit/otel'
 
 const ERROR = 2 // SpanStatusCode.ERROR
@@ -178,5 +179,24 @@ describe('openTelemetry()', () => {
     const { otel, telemetry } = recording()
     telemetry.startRefresh(undefined).end('unknown-provider', undefined)
     expect(await otel.total('edge_refresh.refreshes', { outcome: 'unknown-provider', provider: '(none)' })).toBe(1)
+  })
+})
+
+describe('the engine traces a run only when it does work', () => {
+  it('regression: refreshCallbacks made an edge-refresh.refresh span (outcome "passed") for every callback on a fresh session', async () => {
+    const { otel, telemetry } = recording()
+    const provider = { kind: 'test', refresh: () => Promise.resolve({ reason: 'invalid_grant' as const }) }
+    const callbacks = refreshCallbacks({ secret: 'a-secret-of-enough-length-0123456789', providers: { oidc: provider }, telemetry })
+    const fresh = { access_token: 'a', refresh_token: 'r', expires_at: Math.floor(Date.now() / 1000) + 3600, provider: 'oidc' }
+    await callbacks.jwt({ token: fresh })
+    expect(otel.spans().map((span) => span.name)).toEqual([])
+    // A due session is traced once, with its provider call under it.
+    await callbacks.jwt({ token: { ...fresh, expires_at: Math.floor(Date.now() / 1000) - 5 } })
+    expect(
+      otel
+        .spans()
+        .map((span) => span.name)
+        .sort(),
+    ).toEqual(['edge-refresh.provider.refresh', 'edge-refresh.refresh', 'edge-refresh.store.claim', 'edge-refresh.store.publish'])
   })
 })

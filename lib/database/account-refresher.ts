@@ -130,13 +130,10 @@ function buildAccountRefresher(options: AccountRefresherOptions): AccountRefresh
     if (!tokens.refresh_token)
       return tokens.expires_at <= engine.nowSeconds() ? { reason: 'login-ended', account, justEnded: false } : { reason: 'fresh', account }
     const previous = tokens.refresh_token
-    const trace = options.telemetry?.startRefresh(account.provider)
     const result = await engine.run(tokens, {
       persist: (outcome, presented) => saveOutcome(account, outcome, presented),
       ...(callOptions.waitUntil ? { waitUntil: callOptions.waitUntil } : {}),
-      ...(trace ? { trace } : {}),
     })
-    trace?.end(result.reason, 'source' in result ? result.source : undefined)
     switch (result.reason) {
       case 'passed':
         return { reason: 'fresh', account }

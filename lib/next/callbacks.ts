@@ -85,23 +85,19 @@ export function refreshCallbacks<
   const setup = once(options, (resolved) => ({
     engine: createRefreshEngine({ ...resolved, skewSeconds: resolved.skewSeconds ?? DEFAULTS.callbackSkewSeconds }),
     exposeAccessToken: resolved.exposeAccessToken === true,
-    telemetry: resolved.telemetry,
   }))
 
   const refreshJwt = async (token: SessionPayload, account: SignInAccount | null | undefined): Promise<SessionPayload> => {
-    const { engine, telemetry } = setup()
+    const { engine } = setup()
     if (account?.access_token) return withSignInTokens(token, account, engine.nowSeconds())
     const tokens = readSessionTokens(token, engine.nowSeconds())
     if (!tokens) return token
     // Inside a server component next-auth cannot write the cookie, so the result is kept in the
     // store for as long as the old cookie lives (see RunOptions.deliversCookie).
-    const trace = telemetry?.startRefresh(tokens.provider)
     const result = await engine.run(tokens, {
       deliversCookie: false,
       ...(typeof token.exp === 'number' ? { sessionExpiresAt: token.exp } : {}),
-      ...(trace ? { trace } : {}),
     })
-    trace?.end(result.reason, 'source' in result ? result.source : undefined)
     if (result.reason === 'refreshed') return withRefreshedTokens(token, result.tokens, engine.nowSeconds())
     if (endsLogin(result)) return withLoginEnded(token)
     return token

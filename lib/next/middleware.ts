@@ -241,19 +241,10 @@ class JwtSessionRefresher {
           if (decision.reason === 'fresh') this.judge(found.jwt, engine.freshUntil(tokens))
           return NextResponse.next()
         }
-        const trace = this.telemetry?.startRefresh(tokens.provider)
-        let result: EngineResult
-        try {
-          result = await engine.run(tokens, {
-            ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
-            ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
-            ...(trace ? { trace } : {}),
-          })
-        } catch (error) {
-          trace?.end('error', undefined)
-          throw error
-        }
-        trace?.end(result.reason, 'source' in result ? result.source : undefined)
+        const result = await engine.run(tokens, {
+          ...(event ? { waitUntil: (promise: Promise<unknown>) => event.waitUntil(promise) } : {}),
+          ...(typeof payload.exp === 'number' ? { sessionExpiresAt: payload.exp } : {}),
+        })
         this.report(result, request)
         return await this.respond(request, { ...found.location, format: read.format }, found.jwt, payload, result)
       }

@@ -117,8 +117,6 @@ export interface RunOptions {
    * new tokens there rather than presenting the old one again. The lock's lease is renewed while it runs.
    */
   persist?: (outcome: SettledOutcome, presentedRefreshToken: string) => Promise<boolean>
-  /** Where this run's store round trips, provider call and waits are reported (see `RefreshOptions.telemetry`). Default none. */
-  trace?: RefreshTrace
 }
 
 /** A provider answer that is final for its refresh token: new tokens, or a dead token. */
@@ -179,6 +177,7 @@ export function createRefreshEngine(options: RefreshOptions): RefreshEngine {
   const inDoubt = oneOf('inDoubt', options.inDoubt, ['end-login', 'retry'] as const, DEFAULTS.inDoubt)
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init))
   const store = options.store ?? memoryStore({ now })
+  const telemetry = options.telemetry
   const flight = createSingleFlight({ store, sealer: createSealer(secrets), timing, storeOutage, inDoubt, logger, now })
   const onlyProvider = Object.keys(providers).length === 1 ? Object.keys(providers)[0] : undefined
   let shortLifetimeReported = false
@@ -231,50 +230,72 @@ export function createRefreshEngine(options: RefreshOptions): RefreshEngine {
     freshUntil: (tokens) => tokens.expires_at - effectiveSkewSeconds(tokens, skewSeconds),
     nowSeconds,
     async run(tokens, runOptions = {}) {
-      let current = tokens
-      let result: EngineResult | undefined
-      for (let hop = 0; hop < MAX_HOPS; hop++) {
-        const decision = decide(current)
-        if (decision.action === 'pass') return result ?? { reason: 'passed', decision }
-        // A handed-over result is followed only when it has really expired: one still inside the
-        // skew window is what the leader just produced, and refreshing it again would defeat the
-        // single flight whenever the token lifetime is shorter than the skew.
-        if (result && decision.reason !== 'expired') return result
-        const providerId = current.provider ?? onlyProvider
-        // Own properties only: a session naming `constructor` or `__proto__` must not reach Object's.
-        const provider = providerId !== undefined && Object.hasOwn(providers, providerId) ? providers[providerId] : undefined
-        if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }
-        const refreshToken = current.refresh_token!
-        const call = providerCall(provider, current, runOptions)
-        // A store that is not shared (memoryStore) cannot hand a background result to the other
-        // isolates and servers that will see the old cookie; refreshing in the foreground puts the
-        // new cookie on this very response instead.
-        const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined && store.shared !== false
-        // How long the result is kept once this request hands it to the browser, and how long now.
-        const deliveredTtlMs = resultTtlMs(runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
-        // The old cookie can come back for as long as it decodes: so long must an unanswered attempt be remembered.
-        const markTtlMs = resultTtlMs(false, runOptions.sessionExpiresAt)
-        const request = {
-          call,
-          ttlMs: background ? markTtlMs : deliveredTtlMs,
-          deliveredTtlMs,
-          markTtlMs,
-          ...(runOptions.trace ? { trace: runOptions.trace } : {}),
-        }
-        const step = background
-          ? await flight.refreshInBackground(refreshToken, { ...request, waitUntil: runOptions.waitUntil! })
-          : await flight.refresh(refreshToken, { ...request, ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}) })
-        if (step.reason !== 'refreshed') return result?.reason === 'refreshed' && !endsLogin(step) ? result : step
-        result = step
-        if (step.source === 'provider') {
-          reportShortLifetime(step.tokens.expires_at - nowSeconds())
-          return step
-        }
-        // A result handed over from the store or this isolate may itself be due by now.
-        current = { ...current, ...tokensOf(step.tokens) }
+      if (!telemetry) return refreshHops(tokens, runOptions, () => undefined)
+      // One trace per run that does work, whoever runs it (middleware, callbacks, account
+      // refresher); a session that needs nothing makes none.
+      let trace: RefreshTrace | undefined
+      const traceWork = () => (trace ??= telemetry.startRefresh(tokens.provider))
+      try {
+        const result = await refreshHops(tokens, runOptions, traceWork)
+        trace?.end(result.reason, 'source' in result ? result.source : undefined)
+        return result
+      } catch (error) {
+        trace?.end('error', undefined)
+        throw error
       }
-      return result!
     },
+  }
+
+  /** Decides, then refreshes through single flight, following a handed-over result that is itself due. */
+  async function refreshHops(
+    tokens: SessionTokens,
+    runOptions: RunOptions,
+    traceWork: () => RefreshTrace | undefined,
+  ): Promise<EngineResult> {
+    let current = tokens
+    let result: EngineResult | undefined
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      const decision = decide(current)
+      if (decision.action === 'pass') return result ?? { reason: 'passed', decision }
+      // A handed-over result is followed only when it has really expired: one still inside the
+      // skew window is what the leader just produced, and refreshing it again would defeat the
+      // single flight whenever the token lifetime is shorter than the skew.
+      if (result && decision.reason !== 'expired') return result
+      const trace = traceWork()
+      const providerId = current.provider ?? onlyProvider
+      // Own properties only: a session naming `constructor` or `__proto__` must not reach Object's.
+      const provider = providerId !== undefined && Object.hasOwn(providers, providerId) ? providers[providerId] : undefined
+      if (!provider) return result ?? { reason: 'unknown-provider', provider: current.provider }
+      const refreshToken = current.refresh_token!
+      const call = providerCall(provider, current, runOptions)
+      // A store that is not shared (memoryStore) cannot hand a background result to the other
+      // isolates and servers that will see the old cookie; refreshing in the foreground puts the
+      // new cookie on this very response instead.
+      const background = decision.action === 'refresh-background' && runOptions.waitUntil !== undefined && store.shared !== false
+      // How long the result is kept once this request hands it to the browser, and how long now.
+      const deliveredTtlMs = resultTtlMs(runOptions.deliversCookie !== false, runOptions.sessionExpiresAt)
+      // The old cookie can come back for as long as it decodes: so long must an unanswered attempt be remembered.
+      const markTtlMs = resultTtlMs(false, runOptions.sessionExpiresAt)
+      const request = {
+        call,
+        ttlMs: background ? markTtlMs : deliveredTtlMs,
+        deliveredTtlMs,
+        markTtlMs,
+        ...(trace ? { trace } : {}),
+      }
+      const step = background
+        ? await flight.refreshInBackground(refreshToken, { ...request, waitUntil: runOptions.waitUntil! })
+        : await flight.refresh(refreshToken, { ...request, ...(runOptions.waitUntil ? { waitUntil: runOptions.waitUntil } : {}) })
+      if (step.reason !== 'refreshed') return result?.reason === 'refreshed' && !endsLogin(step) ? result : step
+      result = step
+      if (step.source === 'provider') {
+        reportShortLifetime(step.tokens.expires_at - nowSeconds())
+        return step
+      }
+      // A result handed over from the store or this isolate may itself be due by now.
+      current = { ...current, ...tokensOf(step.tokens) }
+    }
+    return result!
   }
 }
 
