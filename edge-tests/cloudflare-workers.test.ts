@@ -24,7 +24,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser } from 'playwright-core'
+import { protectedPageChecks, providerStatsDelta } from './support/protected-page'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../testkit/chromium'
 import { findFreePort } from '../testkit/http-json'
@@ -154,15 +155,6 @@ function providerStats(): Promise<RefreshStats> {
   return providerHooks(provider.issuer).stats()
 }
 
-function delta(after: RefreshStats, before: RefreshStats): RefreshStats {
-  return {
-    refreshRequests: after.refreshRequests - before.refreshRequests,
-    refreshSucceeded: after.refreshSucceeded - before.refreshSucceeded,
-    refreshFailed: after.refreshFailed - before.refreshFailed,
-    reuseDetected: after.reuseDetected - before.reuseDetected,
-  }
-}
-
 const ONE_REFRESH: RefreshStats = { refreshRequests: 1, refreshSucceeded: 1, refreshFailed: 0, reuseDetected: 0 }
 
 /** Requests and commands the Upstash REST server received since the last reset (`reset` zeroes them). */
@@ -189,38 +181,7 @@ async function redisGet(key: string): Promise<string | null> {
   return body.result
 }
 
-interface ProtectedState {
-  userinfoStatus: string
-  userinfoSub: string
-  expiresAt: number
-  error: string
-}
-
-async function readProtected(page: Page): Promise<ProtectedState> {
-  const locator = page.getByTestId('protected')
-  await locator.waitFor({ timeout: 20_000 })
-  const data = await locator.evaluate((element) => ({ ...(element as HTMLElement).dataset }))
-  return {
-    userinfoStatus: data.userinfoStatus ?? '',
-    userinfoSub: data.userinfoSub ?? '',
-    expiresAt: Number(data.expiresAt),
-    error: data.error ?? '',
-  }
-}
-
-function expectHealthy(state: ProtectedState, where: string): void {
-  expect(state.error, `${where}: session error`).toBe('')
-  expect(state.userinfoStatus, `${where}: userinfo status`).toBe('200')
-  expect(state.userinfoSub, `${where}: userinfo sub`).toBe(LOGIN)
-  expect(Number.isFinite(state.expiresAt), `${where}: expiresAt`).toBe(true)
-}
-
-/** Sleeps until one second after `expiresAt` (epoch s); bounded by one token lifetime. */
-async function waitForExpiry(expiresAt: number): Promise<void> {
-  const waitMs = expiresAt * 1000 + 1000 - Date.now()
-  expect(waitMs, 'the token to wait out expires within one lifetime').toBeLessThanOrEqual(TTL_SECONDS * 1000 + 1500)
-  if (waitMs > 0) await sleep(waitMs)
-}
+const { readProtected, expectHealthy, waitForExpiry } = protectedPageChecks({ login: LOGIN, ttlSeconds: TTL_SECONDS, waitMs: 20_000 })
 
 interface StormAnswer {
   kind: 'page' | 'session'
@@ -302,7 +263,7 @@ it('Auth.js v5 on Cloudflare Workers (OpenNext, workerd): sign-in, expiry, one r
     await page.goto(`${origin()}/protected`)
     const refreshed = await readProtected(page)
     const navigationMs = Date.now() - navigationStarted
-    const refreshDelta = delta(await providerStats(), beforeRefresh)
+    const refreshDelta = providerStatsDelta(await providerStats(), beforeRefresh)
     const refreshRedis = await redisCommands()
     expectHealthy(refreshed, 'first navigation after the expiry')
     expect(refreshed.expiresAt).toBeGreaterThan(first.expiresAt)
@@ -323,7 +284,7 @@ it('Auth.js v5 on Cloudflare Workers (OpenNext, workerd): sign-in, expiry, one r
     const stormStarted = Date.now()
     const answers = await storm(cookie)
     const stormMs = Date.now() - stormStarted
-    const stormDelta = delta(await providerStats(), beforeStorm)
+    const stormDelta = providerStatsDelta(await providerStats(), beforeStorm)
     const stormRedis = await redisCommands()
     const statuses: Record<string, number> = {}
     for (const answer of answers) statuses[answer.status] = (statuses[answer.status] ?? 0) + 1
@@ -359,7 +320,7 @@ it('Auth.js v5 on Cloudflare Workers (OpenNext, workerd): sign-in, expiry, one r
     await page.goto(`${origin()}/protected`)
     const afterStorm = await readProtected(page)
     expectHealthy(afterStorm, 'navigation after the storm')
-    expect(delta(await providerStats(), beforeAfterStorm).refreshRequests, 'navigation right after the storm').toBe(0)
+    expect(providerStatsDelta(await providerStats(), beforeAfterStorm).refreshRequests, 'navigation right after the storm').toBe(0)
 
     const totals = await providerStats()
     expect(totals.reuseDetected, 'refresh-token reuse at the provider').toBe(0)

@@ -34,6 +34,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encode as encodeAuthjs } from 'next-auth-v5/jwt'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { protectedPageChecks, providerStatsDelta } from './support/protected-page'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findFreePort } from '../testkit/http-json'
 import { startLocalProvider, type LocalProvider } from '../testkit/oidc-provider'
@@ -143,8 +144,6 @@ function expectNoSecretInBuildEnv(): void {
 
 /** The package's message when a client bundle imports its server entry. */
 const SERVER_ONLY_MESSAGE = 'next-auth-edge-refresh is server-only'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 let workDir: string | undefined
 let redis: RedisRestServer | undefined
@@ -285,48 +284,7 @@ async function redisCommands(server: RedisRestServer, reset = false): Promise<Co
   return (await response.json()) as CommandStats
 }
 
-function delta(after: RefreshStats, before: RefreshStats): RefreshStats {
-  return {
-    refreshRequests: after.refreshRequests - before.refreshRequests,
-    refreshSucceeded: after.refreshSucceeded - before.refreshSucceeded,
-    refreshFailed: after.refreshFailed - before.refreshFailed,
-    reuseDetected: after.reuseDetected - before.reuseDetected,
-  }
-}
-
-/** What the protected page rendered into `[data-testid=protected]`. */
-interface ProtectedState {
-  userinfoStatus: string
-  userinfoSub: string
-  expiresAt: number
-  error: string
-}
-
-async function readProtected(page: Page): Promise<ProtectedState> {
-  const locator = page.getByTestId('protected')
-  await locator.waitFor({ timeout: 15_000 })
-  const data = await locator.evaluate((element) => ({ ...(element as HTMLElement).dataset }))
-  return {
-    userinfoStatus: data.userinfoStatus ?? '',
-    userinfoSub: data.userinfoSub ?? '',
-    expiresAt: Number(data.expiresAt),
-    error: data.error ?? '',
-  }
-}
-
-function expectHealthy(state: ProtectedState, where: string): void {
-  expect(state.error, `${where}: session error`).toBe('')
-  expect(state.userinfoStatus, `${where}: userinfo status`).toBe('200')
-  expect(state.userinfoSub, `${where}: userinfo sub`).toBe(LOGIN)
-  expect(Number.isFinite(state.expiresAt), `${where}: expiresAt`).toBe(true)
-}
-
-/** Sleeps until one second after `expiresAt` (epoch s); the wait is bounded by the token lifetime. */
-async function waitForExpiry(expiresAt: number): Promise<void> {
-  const waitMs = expiresAt * 1000 + 1000 - Date.now()
-  expect(waitMs, 'the token to wait out expires within one lifetime').toBeLessThanOrEqual(TTL_SECONDS * 1000 + 1500)
-  if (waitMs > 0) await sleep(waitMs)
-}
+const { readProtected, expectHealthy, waitForExpiry } = protectedPageChecks({ login: LOGIN, ttlSeconds: TTL_SECONDS, waitMs: 15_000 })
 
 /** One request of the storm. */
 interface StormAnswer {
@@ -477,7 +435,7 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
     await page.goto(`${origin}/protected`)
     const refreshed = await readProtected(page)
     const navigationMs = Date.now() - navigationStarted
-    const refreshDelta = delta(await providerStats(provider), beforeRefresh)
+    const refreshDelta = providerStatsDelta(await providerStats(provider), beforeRefresh)
     expectHealthy(refreshed, 'first navigation after the expiry')
     expect(refreshed.expiresAt).toBeGreaterThan(first.expiresAt)
     expect(refreshDelta, 'one navigation after the expiry').toEqual({
@@ -494,7 +452,7 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
     const stormStarted = Date.now()
     const answers = await storm(origin, app.basePath, cookie)
     const stormMs = Date.now() - stormStarted
-    const stormDelta = delta(await providerStats(provider), beforeStorm)
+    const stormDelta = providerStatsDelta(await providerStats(provider), beforeStorm)
     const statuses: Record<string, number> = {}
     for (const answer of answers) statuses[answer.status] = (statuses[answer.status] ?? 0) + 1
     const latencies = answers.map((answer) => answer.ms).sort((a, b) => a - b)
@@ -528,7 +486,7 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
     const beforeAfterStorm = await providerStats(provider)
     await page.goto(`${origin}/protected`)
     const afterStorm = await readProtected(page)
-    const afterStormDelta = delta(await providerStats(provider), beforeAfterStorm)
+    const afterStormDelta = providerStatsDelta(await providerStats(provider), beforeAfterStorm)
     expectHealthy(afterStorm, 'navigation after the storm')
     expect(afterStorm.expiresAt).toBeGreaterThan(refreshed.expiresAt)
     expect(afterStormDelta.refreshRequests, 'navigation right after the storm').toBe(0)
@@ -539,7 +497,7 @@ async function journey(app: ExampleApp, example: InstalledExample, store: 'memor
     const beforeLater = await providerStats(provider)
     await page.goto(`${origin}/protected`)
     const later = await readProtected(page)
-    const laterDelta = delta(await providerStats(provider), beforeLater)
+    const laterDelta = providerStatsDelta(await providerStats(provider), beforeLater)
     expectHealthy(later, 'navigation after the storm token expired')
     expect(laterDelta).toEqual({ refreshRequests: 1, refreshSucceeded: 1, refreshFailed: 0, reuseDetected: 0 })
 
@@ -747,7 +705,7 @@ describe(`examples/${PLAIN_GATE.name}: an Auth.js 5.0.0-beta.29 + Next 15.3 app 
       const beforeRefresh = await hooks.stats()
       const refreshed = await navigate('/protected', live.cookie)
       const refreshedBody = refreshed.body
-      const refreshDelta = delta(await hooks.stats(), beforeRefresh)
+      const refreshDelta = providerStatsDelta(await hooks.stats(), beforeRefresh)
       expect(refreshed.status, `refreshed navigation: ${refreshedBody.slice(0, 300)}`).toBe(200)
       expect(refreshDelta, 'one navigation with an expired session').toEqual({
         refreshRequests: 1,
@@ -770,7 +728,7 @@ describe(`examples/${PLAIN_GATE.name}: an Auth.js 5.0.0-beta.29 + Next 15.3 app 
       await hooks.revoke(ended.tokens.refresh_token)
       const beforeEnded = await hooks.stats()
       const endedAnswer = await navigate('/protected', ended.cookie)
-      const endedDelta = delta(await hooks.stats(), beforeEnded)
+      const endedDelta = providerStatsDelta(await hooks.stats(), beforeEnded)
       expect(
         [302, 303, 307],
         `ended login: HTTP ${endedAnswer.status}, provider ${JSON.stringify(endedDelta)}, body ${endedAnswer.body.slice(0, 200)}`,
