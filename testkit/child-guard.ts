@@ -45,3 +45,37 @@ export async function stopChild(child: ChildProcess, timeoutMs: number): Promise
     child.kill('SIGTERM')
   })
 }
+
+// Every detached child (its own process group) still running, with all it forked.
+const liveGroups = new Set<ChildProcess>()
+let groupExitHookInstalled = false
+
+/** Sends `signal` to the process group of a child spawned with `detached: true`: the child and whatever it forked. */
+export function killProcessGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return
+  try {
+    process.kill(-child.pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+/** Kills the process group of `child` (spawned with `detached: true`) if this process exits while it runs. */
+export function guardProcessGroup(child: ChildProcess): void {
+  if (!groupExitHookInstalled) {
+    groupExitHookInstalled = true
+    process.on('exit', () => {
+      for (const running of liveGroups) killProcessGroup(running, 'SIGKILL')
+    })
+  }
+  liveGroups.add(child)
+  child.once('exit', () => liveGroups.delete(child))
+}
+
+/** SIGTERM to the process group, SIGKILL after `timeoutMs`; resolves once the child has exited (`exited`). */
+export async function stopProcessGroup(child: ChildProcess, exited: Promise<void>, timeoutMs: number): Promise<void> {
+  killProcessGroup(child, 'SIGTERM')
+  const timer = setTimeout(() => killProcessGroup(child, 'SIGKILL'), timeoutMs)
+  await exited
+  clearTimeout(timer)
+}

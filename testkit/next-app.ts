@@ -10,6 +10,7 @@
  *   PATH/HOME/locale), so variables from the developer's shell cannot leak into a test.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { guardProcessGroup, stopProcessGroup } from './child-guard'
 import { createHash } from 'node:crypto'
 import {
   createWriteStream,
@@ -222,19 +223,6 @@ export interface NextServer {
   stop(): Promise<void>
 }
 
-// Every server still running, killed synchronously if the test process exits without stop().
-const live = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, signal)
-  } catch {
-    // already gone
-  }
-}
-
 /** Where and how {@link startNextServer} runs `next start`. */
 export interface NextServerOptions {
   port: number
@@ -257,12 +245,6 @@ export interface NextServerOptions {
  * `cwd` and `nextBin`) and resolves once it answers HTTP.
  */
 export async function startNextServer(options: NextServerOptions): Promise<NextServer> {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.on('exit', () => {
-      for (const child of live) killGroup(child, 'SIGKILL')
-    })
-  }
   const { port } = options
   const url = `http://127.0.0.1:${port}`
   const logDir = options.logDir ?? ARTIFACTS
@@ -275,13 +257,13 @@ export async function startNextServer(options: NextServerOptions): Promise<NextS
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
-  live.add(child)
+  // Killed with its forks if the test process exits without stop().
+  guardProcessGroup(child)
   const tail = captureOutput(child, log, 60)
   let exited: string | undefined
   const exitedPromise = new Promise<void>((resolve) => {
     child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       exited = signal ?? `code ${String(code)}`
-      live.delete(child)
       resolve()
     })
   })
@@ -291,12 +273,7 @@ export async function startNextServer(options: NextServerOptions): Promise<NextS
   const stop = async (): Promise<void> => {
     if (stopped) return
     stopped = true
-    if (exited === undefined) {
-      killGroup(child, 'SIGTERM')
-      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), STOP_TIMEOUT_MS)
-      await exitedPromise
-      clearTimeout(timer)
-    }
+    if (exited === undefined) await stopProcessGroup(child, exitedPromise, STOP_TIMEOUT_MS)
     await new Promise((resolve) => log.end(resolve))
   }
 

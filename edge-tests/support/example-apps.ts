@@ -6,7 +6,8 @@
  * Nothing here points the copies back at the repository: no workspace, no symlink, no tsconfig
  * path. {@link installExample} checks that the installed package is a plain copy of the tarball.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { guardProcessGroup, killProcessGroup } from '../../testkit/child-guard'
 import {
   cpSync,
   createWriteStream,
@@ -55,30 +56,6 @@ export interface ChildResult {
   durationMs: number
 }
 
-// Every child still running, killed if the test process exits without stopping it.
-const live = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.on('exit', () => {
-      for (const running of live) killGroup(running, 'SIGKILL')
-    })
-  }
-  live.add(child)
-  child.once('exit', () => live.delete(child))
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, signal)
-  } catch {
-    // already gone
-  }
-}
-
 /** Runs a command to completion (bounded by `timeoutMs`), logging to `artifacts/examples/<log>.log`. */
 export async function run(
   command: string,
@@ -89,7 +66,8 @@ export async function run(
   const log = createWriteStream(join(EXAMPLE_ARTIFACTS, `${options.log}.log`))
   const started = Date.now()
   const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  track(child)
+  // Killed with what it forked if the test process exits while it runs.
+  guardProcessGroup(child)
   const chunks: Buffer[] = []
   const keep = (chunk: Buffer) => {
     chunks.push(chunk)
@@ -99,7 +77,7 @@ export async function run(
   child.stderr?.on('data', keep)
   const code = await new Promise<number | string>((resolve) => {
     const timer = setTimeout(() => {
-      killGroup(child, 'SIGKILL')
+      killProcessGroup(child, 'SIGKILL')
       resolve(`timeout after ${options.timeoutMs} ms`)
     }, options.timeoutMs)
     child.once('error', (error) => {

